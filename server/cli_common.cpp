@@ -1,0 +1,48 @@
+// Engine flags shared by `strata generate` and `strata serve`.
+#include "server/cli_common.h"
+
+#include <filesystem>
+
+namespace strata {
+
+std::vector<FlagSpec> engine_flag_specs() {
+  return {
+      {"model", "Hugging Face checkpoint folder (config.json, *.safetensors, tokenizer files)", true,
+       "the embedded default model"},
+      {"max-num-seqs", "most requests running at once", true, "256"},
+      {"max-num-batched-tokens", "most tokens one engine step computes", true, "2048"},
+      {"max-model-len", "context window in tokens", true, "the model's max_position_embeddings"},
+      {"block-size", "tokens per KV-cache block", true, "16"},
+      {"num-kv-blocks", "KV-cache blocks (overrides --kv-cache-mb)", true, ""},
+      {"kv-cache-mb", "KV-cache memory budget in MiB", true, "256"},
+      {"no-prefix-caching", "disable reuse of cached prompt prefixes", false, ""},
+      {"log-level", "trace, debug, info, warn, error", true, "info"},
+  };
+}
+
+std::string default_model_dir() {
+#ifdef STRATA_DEFAULT_MODEL_DIR
+  return STRATA_DEFAULT_MODEL_DIR;
+#else
+  return "models/default";
+#endif
+}
+
+Result<EngineConfig> engine_config_from_flags(CliArgs& args) {
+  EngineConfig c;
+  c.model_dir = args.get("model", default_model_dir());
+  if (!std::filesystem::is_directory(c.model_dir)) {
+    return not_found("--model " + c.model_dir + " is not a folder");
+  }
+  c.max_num_seqs = static_cast<int>(args.get_int("max-num-seqs", c.max_num_seqs));
+  c.max_num_batched_tokens = static_cast<int>(args.get_int("max-num-batched-tokens", c.max_num_batched_tokens));
+  c.max_model_len = static_cast<int>(args.get_int("max-model-len", 0));
+  c.block_size = static_cast<int>(args.get_int("block-size", c.block_size));
+  c.num_kv_blocks = static_cast<int>(args.get_int("num-kv-blocks", 0));
+  c.kv_cache_bytes = static_cast<size_t>(args.get_int("kv-cache-mb", 256)) << 20;
+  c.enable_prefix_caching = !args.has("no-prefix-caching");
+  if (!args.ok()) return invalid_argument(args.error());
+  return c;
+}
+
+}  // namespace strata

@@ -1,0 +1,16 @@
+// Engine flags shared by `strata generate` and `strata serve`.
+#pragma once
+
+#include <vector>
+
+#include "engine/engine_core.h"
+#include "server/cli_args.h"
+
+namespace strata {
+
+std::vector<FlagSpec> engine_flag_specs();
+Result<EngineConfig> engine_config_from_flags(CliArgs& args);
+// The folder of the model that ships with strata (used when --model is omitted).
+std::string default_model_dir();
+
+}  // namespace strata
