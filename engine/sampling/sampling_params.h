@@ -25,4 +25,12 @@ struct SamplingParams {
   int logprobs = -1;  // -1: none; k >= 0: the sampled token's logprob plus the top k
 };
 
+// Temperatures below this sample greedily (vLLM's _SAMPLING_EPS).
+inline constexpr float kGreedyTemperatureEpsilon = 1e-5f;
+
+// True when the request takes the argmax and draws no random number.
+inline bool is_greedy(const SamplingParams& params) {
+  return params.temperature < kGreedyTemperatureEpsilon;
+}
+
 }  // namespace strata
