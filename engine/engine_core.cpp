@@ -144,7 +144,7 @@ std::vector<RequestOutput> EngineCore::step() {
     std::span<float> row_logits = logits->subspan(row++ * vocab, vocab);
     std::span<const int32_t> eos = r.params.ignore_eos ? std::span<const int32_t>() : std::span<const int32_t>(eos_token_ids_);
     SamplingContext ctx{r.prompt_ids(), r.output_ids(), eos, r.seed};
-    SampledToken sampled = sample_token(row_logits, r.params, ctx);
+    SampledToken sampled = sample_token(row_logits, r.params, ctx, sampler_workspace_);
     r.tokens.push_back(sampled.token_id);
     ++num_generated_tokens_;
 
