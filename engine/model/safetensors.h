@@ -16,7 +16,7 @@ struct TensorInfo {
   std::string name;
   DType dtype = DType::kF32;
   std::vector<int64_t> shape;
-  const std::byte* data = nullptr;  // points into the mapped file
+  const std::byte* data = nullptr;  // points into the mapped file; not necessarily aligned
   size_t nbytes = 0;
   std::string file;  // file name, for error messages
   int64_t numel() const;
@@ -34,6 +34,7 @@ class SafetensorsCheckpoint {
   // its shape differs from `expected_shape`.
   Result<std::vector<float>> read_f32(const std::string& name,
                                       const std::vector<int64_t>& expected_shape) const;
+  // Sum of the tensors' data sizes (nbytes) over all shards.
   size_t total_bytes() const;
 
  private:
@@ -41,6 +42,8 @@ class SafetensorsCheckpoint {
   struct Mapping;
   std::vector<std::unique_ptr<Mapping>> mappings_;
   std::vector<TensorInfo> tensors_;  // sorted by name
+  // What read_f32 errors call the checkpoint: "model.safetensors", the index file, ...
+  std::string source_;
 };
 
 }  // namespace strata
