@@ -133,12 +133,14 @@ std::vector<InputPiece> AddedVocabulary::split(std::string_view text, const Norm
     size_t prev = 0;
     bool first = true;
     for (const Match& m : find_matches(normalized, normalized_trie_)) {
-      if (prev < m.begin) pieces.push_back({normalized.substr(prev, m.begin - prev), std::nullopt, at_input_start && first});
+      if (prev < m.begin)
+        pieces.push_back({normalized.substr(prev, m.begin - prev), std::nullopt, at_input_start && first});
       pieces.push_back({std::string(), tokens_[m.token_index].id, false});
       prev = m.end;
       first = false;
     }
-    if (prev < normalized.size()) pieces.push_back({normalized.substr(prev), std::nullopt, at_input_start && prev == 0});
+    if (prev < normalized.size())
+      pieces.push_back({normalized.substr(prev), std::nullopt, at_input_start && prev == 0});
   };
 
   size_t prev = 0;

@@ -30,7 +30,7 @@ struct AddedToken {
 
 // One piece of the input: either an added token or text the model tokenizes.
 struct InputPiece {
-  std::string text;             // normalized text; empty for tokens
+  std::string text;              // normalized text; empty for tokens
   std::optional<int32_t> token;  // the added token's id
   bool at_input_start = false;
 };

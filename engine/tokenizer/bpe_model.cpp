@@ -14,7 +14,7 @@
 namespace strata::tokenizer {
 namespace {
 
-constexpr size_t kCacheCapacity = 20000;    // words; beyond it new words are not cached
+constexpr size_t kCacheCapacity = 20000;  // words; beyond it new words are not cached
 constexpr size_t kMaxCachedWordBytes = 256;
 
 }  // namespace
@@ -79,7 +79,8 @@ Result<std::unique_ptr<BpeModel>> BpeModel::parse(const Json& spec, const std::s
       return unimplemented(field_path(where, key) + " '" + *value + "' is not supported (only null)");
     }
   }
-  if (auto it = spec.find("dropout"); it != spec.end() && !it->is_null() && !(it->is_number() && it->get<double>() == 0.0)) {
+  if (auto it = spec.find("dropout");
+      it != spec.end() && !it->is_null() && !(it->is_number() && it->get<double>() == 0.0)) {
     return unimplemented(where + ".dropout " + it->dump() + " is not supported (only null)");
   }
 

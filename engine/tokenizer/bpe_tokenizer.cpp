@@ -129,19 +129,22 @@ Result<std::unique_ptr<Tokenizer>> parse_bpe_tokenizer(const std::string& json_t
   if (!json.contains("model")) return invalid_argument(std::string(kFile) + ": model is missing");
 
   auto tokenizer = std::make_unique<BpeTokenizer>();
-  STRATA_ASSIGN_OR_RETURN(tokenizer->normalizer_, parse_normalizer(member_or_null(json, "normalizer"), root + "normalizer"));
+  STRATA_ASSIGN_OR_RETURN(tokenizer->normalizer_,
+                          parse_normalizer(member_or_null(json, "normalizer"), root + "normalizer"));
   STRATA_ASSIGN_OR_RETURN(tokenizer->pre_tokenizer_,
                           parse_pre_tokenizer(member_or_null(json, "pre_tokenizer"), root + "pre_tokenizer"));
   STRATA_ASSIGN_OR_RETURN(tokenizer->model_, BpeModel::parse(json["model"], root + "model"));
   STRATA_ASSIGN_OR_RETURN(tokenizer->decoder_, parse_decoder(member_or_null(json, "decoder"), root + "decoder"));
-  STRATA_ASSIGN_OR_RETURN(auto added_tokens, parse_added_tokens(member_or_null(json, "added_tokens"), root + "added_tokens"));
+  STRATA_ASSIGN_OR_RETURN(auto added_tokens,
+                          parse_added_tokens(member_or_null(json, "added_tokens"), root + "added_tokens"));
   tokenizer->added_ = AddedVocabulary(std::move(added_tokens), tokenizer->normalizer_.get());
 
   int32_t vocab_size = tokenizer->model_->vocab_size();
   for (const AddedToken& token : tokenizer->added_.tokens()) vocab_size = std::max(vocab_size, token.id + 1);
   tokenizer->vocab_size_ = vocab_size;
 
-  const auto lookup = [&](const std::optional<std::string>& token, const char* field) -> Result<std::optional<int32_t>> {
+  const auto lookup = [&](const std::optional<std::string>& token,
+                          const char* field) -> Result<std::optional<int32_t>> {
     if (!token) return std::optional<int32_t>();
     auto id = tokenizer->token_to_id(*token);
     if (!id) {
@@ -155,16 +158,21 @@ Result<std::unique_ptr<Tokenizer>> parse_bpe_tokenizer(const std::string& json_t
 
   const Json& post_processor = member_or_null(json, "post_processor");
   if (rebuilds_post_processor(config.tokenizer_class)) {
-    if (config.add_bos_token.value_or(true) && tokenizer->bos_id_) tokenizer->frame_.prefix.push_back(*tokenizer->bos_id_);
-    if (config.add_eos_token.value_or(false) && tokenizer->eos_id_) tokenizer->frame_.suffix.push_back(*tokenizer->eos_id_);
+    if (config.add_bos_token.value_or(true) && tokenizer->bos_id_)
+      tokenizer->frame_.prefix.push_back(*tokenizer->bos_id_);
+    if (config.add_eos_token.value_or(false) && tokenizer->eos_id_)
+      tokenizer->frame_.suffix.push_back(*tokenizer->eos_id_);
   } else if (!post_processor.is_null()) {
     STRATA_ASSIGN_OR_RETURN(tokenizer->frame_, parse_post_processor(post_processor, root + "post_processor"));
   } else {
-    if (config.add_bos_token.value_or(false) && tokenizer->bos_id_) tokenizer->frame_.prefix.push_back(*tokenizer->bos_id_);
-    if (config.add_eos_token.value_or(false) && tokenizer->eos_id_) tokenizer->frame_.suffix.push_back(*tokenizer->eos_id_);
+    if (config.add_bos_token.value_or(false) && tokenizer->bos_id_)
+      tokenizer->frame_.prefix.push_back(*tokenizer->bos_id_);
+    if (config.add_eos_token.value_or(false) && tokenizer->eos_id_)
+      tokenizer->frame_.suffix.push_back(*tokenizer->eos_id_);
   }
   for (const int32_t id : tokenizer->frame_.prefix) {
-    if (id < 0 || id >= vocab_size) return invalid_argument(root + "post_processor adds id " + std::to_string(id) + " outside the vocabulary");
+    if (id < 0 || id >= vocab_size)
+      return invalid_argument(root + "post_processor adds id " + std::to_string(id) + " outside the vocabulary");
   }
   tokenizer->clean_up_tokenization_spaces_ = config.clean_up_tokenization_spaces;
   tokenizer->chat_template_ = config.chat_template;

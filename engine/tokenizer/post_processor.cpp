@@ -47,7 +47,8 @@ Status parse_template(const Json& spec, const std::string& where, SpecialTokenFr
       }
       auto& target = seen_sequence ? frame.suffix : frame.prefix;
       for (const Json& id : (*entry)["ids"]) {
-        if (!id.is_number_integer()) return invalid_argument(where + ".special_tokens['" + name + "'].ids must be integers");
+        if (!id.is_number_integer())
+          return invalid_argument(where + ".special_tokens['" + name + "'].ids must be integers");
         target.push_back(id.get<int32_t>());
       }
       continue;

@@ -172,9 +172,10 @@ class ByteLevelPreTokenizer final : public PreTokenizer {
       if (add_prefix_space_ && (piece.text.empty() || piece.text[0] != ' ')) piece.text.insert(0, " ");
       const size_t first = out.size();
       if (regex_) {
-        emit_ranges(piece, apply_behavior(cover(regex_->find_all(piece.text), piece.text.size(), false),
-                                          SplitBehavior::kIsolated),
-                    out);
+        emit_ranges(
+            piece,
+            apply_behavior(cover(regex_->find_all(piece.text), piece.text.size(), false), SplitBehavior::kIsolated),
+            out);
       } else if (!piece.text.empty()) {
         out.push_back(std::move(piece));
       }
@@ -214,8 +215,8 @@ class MetaspacePreTokenizer final : public PreTokenizer {
         return;
       }
       const auto matches = match_chars(replaced.text, [&](char32_t c) { return c == replacement_; });
-      emit_ranges(replaced,
-                  apply_behavior(cover(matches, replaced.text.size(), false), SplitBehavior::kMergedWithNext), out);
+      emit_ranges(replaced, apply_behavior(cover(matches, replaced.text.size(), false), SplitBehavior::kMergedWithNext),
+                  out);
     });
   }
 
@@ -258,7 +259,8 @@ Result<std::unique_ptr<PreTokenizer>> parse_pre_tokenizer(const Json& spec, cons
     if (it == spec.end() || !it->is_array()) return invalid_argument(where + ".pretokenizers must be an array");
     std::vector<Ptr> steps;
     for (size_t i = 0; i < it->size(); ++i) {
-      STRATA_ASSIGN_OR_RETURN(Ptr step, parse_pre_tokenizer((*it)[i], where + ".pretokenizers[" + std::to_string(i) + "]"));
+      STRATA_ASSIGN_OR_RETURN(Ptr step,
+                              parse_pre_tokenizer((*it)[i], where + ".pretokenizers[" + std::to_string(i) + "]"));
       if (step) steps.push_back(std::move(step));
     }
     return Ptr(new SequencePreTokenizer(std::move(steps)));
@@ -305,7 +307,8 @@ Result<std::unique_ptr<PreTokenizer>> parse_pre_tokenizer(const Json& spec, cons
   }
   if (type == "Digits") {
     STRATA_ASSIGN_OR_RETURN(const bool individual, read_bool(spec, "individual_digits", false, where));
-    return Ptr(new CharSplitPreTokenizer(is_numeric, individual ? SplitBehavior::kIsolated : SplitBehavior::kContiguous));
+    return Ptr(
+        new CharSplitPreTokenizer(is_numeric, individual ? SplitBehavior::kIsolated : SplitBehavior::kContiguous));
   }
   if (type == "Punctuation") {
     STRATA_ASSIGN_OR_RETURN(const SplitBehavior behavior,

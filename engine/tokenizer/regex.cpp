@@ -16,8 +16,8 @@ struct Regex::Code {
 Result<Regex> Regex::compile(std::string_view pattern) {
   int error_code = 0;
   PCRE2_SIZE error_offset = 0;
-  pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
-                                   PCRE2_UTF | PCRE2_UCP, &error_code, &error_offset, nullptr);
+  pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), PCRE2_UTF | PCRE2_UCP,
+                                   &error_code, &error_offset, nullptr);
   if (code == nullptr) {
     PCRE2_UCHAR buffer[256];
     pcre2_get_error_message(error_code, buffer, sizeof(buffer));
@@ -38,10 +38,13 @@ std::vector<ByteRange> Regex::find_all(std::string_view text) const {
   // The text was validated once by the caller; skip PCRE2's per-call UTF check.
   const uint32_t options = PCRE2_NO_UTF_CHECK;
   while (offset <= text.size()) {
-    const int rc = code_->jit
-                       ? pcre2_jit_match(code_->code, subject, text.size(), offset, options, match_data, nullptr)
-                       : pcre2_match(code_->code, subject, text.size(), offset, options, match_data, nullptr);
-    if (rc < 0) break;  // PCRE2_ERROR_NOMATCH, or a resource limit: treat the rest as unmatched
+    int rc = code_->jit ? pcre2_jit_match(code_->code, subject, text.size(), offset, options, match_data, nullptr)
+                        : PCRE2_ERROR_NOMATCH;
+    if (!code_->jit || (rc < 0 && rc != PCRE2_ERROR_NOMATCH)) {
+      // No JIT, or the JIT stack ran out: the interpreter keeps its backtracking on the heap.
+      rc = pcre2_match(code_->code, subject, text.size(), offset, options, match_data, nullptr);
+    }
+    if (rc < 0) break;  // no more matches (or a resource limit): the rest is unmatched text
     const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(match_data);
     const size_t begin = ovector[0];
     const size_t end = ovector[1];

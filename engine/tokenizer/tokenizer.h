@@ -19,6 +19,7 @@ class Tokenizer {
 
   // `add_special_tokens` applies the BOS/EOS rules of tokenizer_config.json, as
   // transformers' `tokenizer(text)` does; special tokens written in the text are recognised.
+  // (SentencePiece models follow sentencepiece itself: "<s>" in the text is plain text.)
   virtual std::vector<int32_t> encode(std::string_view text, bool add_special_tokens) const = 0;
   virtual std::string decode(std::span<const int32_t> ids, bool skip_special_tokens) const = 0;
   virtual int32_t vocab_size() const = 0;  // including added tokens

@@ -73,11 +73,8 @@ Result<TokenizerConfig> read_tokenizer_config(const std::string& model_dir) {
     }
     STRATA_ASSIGN_OR_RETURN(config.bos_token, read_token(json, "bos_token"));
     STRATA_ASSIGN_OR_RETURN(config.eos_token, read_token(json, "eos_token"));
-    STRATA_ASSIGN_OR_RETURN(config.unk_token, read_token(json, "unk_token"));
     STRATA_ASSIGN_OR_RETURN(config.add_bos_token, read_optional_bool(json, "add_bos_token"));
     STRATA_ASSIGN_OR_RETURN(config.add_eos_token, read_optional_bool(json, "add_eos_token"));
-    STRATA_ASSIGN_OR_RETURN(config.legacy, read_optional_bool(json, "legacy"));
-    STRATA_ASSIGN_OR_RETURN(config.add_prefix_space, read_optional_bool(json, "add_prefix_space"));
     STRATA_ASSIGN_OR_RETURN(auto clean_up, read_optional_bool(json, "clean_up_tokenization_spaces"));
     config.clean_up_tokenization_spaces = clean_up.value_or(false);
     STRATA_ASSIGN_OR_RETURN(config.chat_template, read_chat_template(json));
@@ -94,7 +91,7 @@ Result<TokenizerConfig> read_tokenizer_config(const std::string& model_dir) {
 
 std::string clean_up_tokenization(std::string text) {
   static const std::pair<std::string_view, std::string_view> kRules[] = {
-      {" .", "."}, {" ?", "?"}, {" !", "!"}, {" ,", ","}, {" ' ", "'"},
+      {" .", "."},     {" ?", "?"},   {" !", "!"},   {" ,", ","},     {" ' ", "'"},
       {" n't", "n't"}, {" 'm", "'m"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"},
   };
   for (const auto& [from, to] : kRules) {

@@ -14,11 +14,8 @@ struct TokenizerConfig {
   std::string tokenizer_class;
   std::optional<std::string> bos_token;
   std::optional<std::string> eos_token;
-  std::optional<std::string> unk_token;
   std::optional<bool> add_bos_token;  // nullopt: not written in the file
   std::optional<bool> add_eos_token;
-  std::optional<bool> legacy;
-  std::optional<bool> add_prefix_space;
   bool clean_up_tokenization_spaces = false;
   std::string chat_template;
 };

@@ -38,8 +38,9 @@ TEST(BpeModel, EqualRanksMergeLeftmostFirst) {
 }
 
 TEST(BpeModel, MergesChainIntoLongerTokens) {
-  auto model = make_model({{"l", 0}, {"o", 1}, {"w", 2}, {"lo", 3}, {"low", 4}, {"e", 5}, {"r", 6}, {"er", 7}, {"lower", 8}},
-                          {{"l", "o"}, {"lo", "w"}, {"e", "r"}, {"low", "er"}});
+  auto model =
+      make_model({{"l", 0}, {"o", 1}, {"w", 2}, {"lo", 3}, {"low", 4}, {"e", 5}, {"r", 6}, {"er", 7}, {"lower", 8}},
+                 {{"l", "o"}, {"lo", "w"}, {"e", "r"}, {"low", "er"}});
   EXPECT_EQ(tokenize(*model, "lower"), (Ids{8}));
   EXPECT_EQ(tokenize(*model, "lowlow"), (Ids{4, 4}));
   // The cache returns the same answer the second time.
@@ -101,7 +102,8 @@ TEST(BpeModel, LongWordIsFast) {
 
 TEST(BpeModel, ParsesBothMergeFormats) {
   const auto vocab = nlohmann::json{{"a", 0}, {"b", 1}, {"ab", 2}};
-  for (const auto& merges : {nlohmann::json::array({"a b"}), nlohmann::json::array({nlohmann::json::array({"a", "b"})})}) {
+  for (const auto& merges :
+       {nlohmann::json::array({"a b"}), nlohmann::json::array({nlohmann::json::array({"a", "b"})})}) {
     const nlohmann::json spec = {{"type", "BPE"}, {"vocab", vocab}, {"merges", merges}};
     auto model = BpeModel::parse(spec, "tokenizer.json: model");
     ASSERT_TRUE(model.ok()) << model.status().message();

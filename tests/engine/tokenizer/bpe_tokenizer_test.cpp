@@ -21,7 +21,8 @@ const std::string kG = byte_char(' ');  // "Ġ"
 
 // Merges that build "hello" and "Ġworld".
 const std::vector<std::pair<std::string, std::string>> kHelloWorldMerges = {
-    {"h", "e"}, {"l", "l"}, {"he", "ll"}, {"hell", "o"}, {kG, "w"}, {"o", "r"}, {kG + "w", "or"}, {"l", "d"}, {kG + "wor", "ld"},
+    {"h", "e"}, {"l", "l"},       {"he", "ll"}, {"hell", "o"},      {kG, "w"},
+    {"o", "r"}, {kG + "w", "or"}, {"l", "d"},   {kG + "wor", "ld"},
 };
 
 std::unique_ptr<Tokenizer> load(const TempDir& dir) {
@@ -60,7 +61,12 @@ TEST(BpeTokenizer, RoundTripsArbitraryUtf8ThroughBytes) {
 TEST(BpeTokenizer, InvalidUtf8InputIsRepaired) {
   auto tok = load_json(byte_level_bpe_json({}));
   ASSERT_TRUE(tok);
-  EXPECT_EQ(tok->decode(tok->encode("a\xFF" "b", false), false), "a\xEF\xBF\xBD" "b");
+  EXPECT_EQ(tok->decode(tok->encode("a\xFF"
+                                    "b",
+                                    false),
+                        false),
+            "a\xEF\xBF\xBD"
+            "b");
 }
 
 TEST(BpeTokenizer, SplitsSpecialTokensOutOfTheText) {
@@ -140,8 +146,10 @@ TEST(BpeTokenizer, TemplateProcessingAddsBos) {
 TEST(BpeTokenizer, WithoutPostProcessorConfigAddsBosAndEos) {
   json spec = byte_level_bpe_json({}, {added_token(300, "<s>", true), added_token(301, "</s>", true)});
   spec["post_processor"] = nullptr;
-  const json config = {{"bos_token", {{"content", "<s>"}, {"lstrip", false}}}, {"eos_token", "</s>"},
-                       {"add_bos_token", true}, {"add_eos_token", true}};
+  const json config = {{"bos_token", {{"content", "<s>"}, {"lstrip", false}}},
+                       {"eos_token", "</s>"},
+                       {"add_bos_token", true},
+                       {"add_eos_token", true}};
   auto tok = load_json(spec, config);
   ASSERT_TRUE(tok);
   EXPECT_EQ(tok->encode("a", true), (Ids{300, 'a', 301}));
@@ -153,7 +161,8 @@ TEST(BpeTokenizer, ChatTemplateFromConfig) {
   auto plain = load_json(byte_level_bpe_json({}), {{"chat_template", "{{ messages }}"}});
   ASSERT_TRUE(plain);
   EXPECT_EQ(plain->chat_template(), "{{ messages }}");
-  const json named = {{"chat_template", {{{"name", "tool_use"}, {"template", "T"}}, {{"name", "default"}, {"template", "D"}}}}};
+  const json named = {
+      {"chat_template", {{{"name", "tool_use"}, {"template", "T"}}, {{"name", "default"}, {"template", "D"}}}}};
   auto listed = load_json(byte_level_bpe_json({}), named);
   ASSERT_TRUE(listed);
   EXPECT_EQ(listed->chat_template(), "D");
@@ -181,7 +190,8 @@ json sentencepiece_style_json() {
     std::snprintf(name, sizeof(name), "<0x%02X>", b);
     vocab[name] = id++;
   }
-  for (const char* piece : {"▁", "H", "e", "l", "o", "w", "r", "d", "▁H", "el", "▁Hel", "lo", "▁Hello", "▁w", "or", "▁wor", "ld", "▁world"}) {
+  for (const char* piece : {"▁", "H", "e", "l", "o", "w", "r", "d", "▁H", "el", "▁Hel", "lo", "▁Hello", "▁w", "or",
+                            "▁wor", "ld", "▁world"}) {
     vocab[piece] = id++;
   }
   const json merges = {"▁ H", "e l", "▁H el", "l o", "▁Hel lo", "▁ w", "o r", "▁w or", "l d", "▁wor ld"};
@@ -209,7 +219,8 @@ json sentencepiece_style_json() {
 }
 
 TEST(BpeTokenizer, SentencePieceStyleJson) {
-  auto tok = load_json(sentencepiece_style_json(), {{"bos_token", "<s>"}, {"eos_token", "</s>"}, {"unk_token", "<unk>"}});
+  auto tok =
+      load_json(sentencepiece_style_json(), {{"bos_token", "<s>"}, {"eos_token", "</s>"}, {"unk_token", "<unk>"}});
   ASSERT_TRUE(tok);
   const Ids ids = tok->encode("Hello world!", true);
   ASSERT_EQ(ids.size(), 4u);
@@ -228,8 +239,11 @@ TEST(BpeTokenizer, SentencePieceStyleJson) {
 }
 
 TEST(BpeTokenizer, LlamaClassRebuildsPostProcessorFromConfig) {
-  const json config = {{"tokenizer_class", "LlamaTokenizerFast"}, {"bos_token", "<s>"}, {"eos_token", "</s>"},
-                       {"add_bos_token", false}, {"add_eos_token", true}};
+  const json config = {{"tokenizer_class", "LlamaTokenizerFast"},
+                       {"bos_token", "<s>"},
+                       {"eos_token", "</s>"},
+                       {"add_bos_token", false},
+                       {"add_eos_token", true}};
   auto tok = load_json(sentencepiece_style_json(), config);
   ASSERT_TRUE(tok);
   const Ids ids = tok->encode("Hello", true);

@@ -59,15 +59,15 @@ TEST(Decoder, StripRemovesAtMostTheGivenCounts) {
 }
 
 TEST(Decoder, MetaspaceDropsLeadingReplacementOfFirstToken) {
-  const nlohmann::json spec = {{"type", "Metaspace"}, {"replacement", "▁"}, {"prepend_scheme", "always"}, {"split", true}};
+  const nlohmann::json spec = {
+      {"type", "Metaspace"}, {"replacement", "▁"}, {"prepend_scheme", "always"}, {"split", true}};
   EXPECT_EQ(decode(spec, {"▁Hey", "▁friend"}), (Tokens{"Hey", " friend"}));
-  const nlohmann::json never = {{"type", "Metaspace"}, {"replacement", "▁"}, {"prepend_scheme", "never"}, {"split", true}};
+  const nlohmann::json never = {
+      {"type", "Metaspace"}, {"replacement", "▁"}, {"prepend_scheme", "never"}, {"split", true}};
   EXPECT_EQ(decode(never, {"▁Hey"}), (Tokens{" Hey"}));
 }
 
-TEST(Decoder, FuseJoins) {
-  EXPECT_EQ(decode({{"type", "Fuse"}}, {"a", "b", "c"}), (Tokens{"abc"}));
-}
+TEST(Decoder, FuseJoins) { EXPECT_EQ(decode({{"type", "Fuse"}}, {"a", "b", "c"}), (Tokens{"abc"})); }
 
 TEST(Decoder, UnsupportedTypeIsNamed) {
   auto decoder = parse_decoder({{"type", "WordPiece"}}, "tokenizer.json: decoder");

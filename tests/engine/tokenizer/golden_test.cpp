@@ -134,8 +134,8 @@ TEST_P(GoldenTokenizer, LongPromptEncodesWellUnderASecond) {
   const auto start = std::chrono::steady_clock::now();
   const Ids ids = tokenizer_->encode(long_text, true);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::cout << "[ golden   ] " << GetParam() << ": " << ids.size() << " tokens (" << long_text.size()
-            << " bytes) in " << seconds * 1000 << " ms\n";
+  std::cout << "[ golden   ] " << GetParam() << ": " << ids.size() << " tokens (" << long_text.size() << " bytes) in "
+            << seconds * 1000 << " ms\n";
   EXPECT_GE(ids.size(), 16000u);
   EXPECT_LT(seconds, 1.0);
 }

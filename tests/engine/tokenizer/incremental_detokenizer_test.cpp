@@ -101,8 +101,9 @@ TEST(IncrementalDetokenizer, SentencePieceKeepsSpaceAfterPrompt) {
 
 TEST(IncrementalDetokenizer, SkipsOrShowsSpecialTokens) {
   testing::TempDir dir;
-  dir.write("tokenizer.json",
-            testing::byte_level_bpe_json({}, nlohmann::json::array({testing::added_token(300, "<|eot|>", true)})).dump());
+  dir.write(
+      "tokenizer.json",
+      testing::byte_level_bpe_json({}, nlohmann::json::array({testing::added_token(300, "<|eot|>", true)})).dump());
   auto tok = load_dir(dir);
   ASSERT_TRUE(tok);
   const Ids ids = tok->encode("hi<|eot|>", false);

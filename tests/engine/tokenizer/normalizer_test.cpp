@@ -60,8 +60,9 @@ TEST(Normalizer, NullMeansNone) {
 }
 
 TEST(Normalizer, UnsupportedTypeIsNamed) {
-  auto normalizer = parse_normalizer(nlohmann::json::parse(R"({"type":"Sequence","normalizers":[{"type":"BertNormalizer"}]})"),
-                                     "tokenizer.json: normalizer");
+  auto normalizer =
+      parse_normalizer(nlohmann::json::parse(R"({"type":"Sequence","normalizers":[{"type":"BertNormalizer"}]})"),
+                       "tokenizer.json: normalizer");
   ASSERT_FALSE(normalizer.ok());
   EXPECT_EQ(normalizer.status().message(),
             "tokenizer.json: normalizer.normalizers[0].type 'BertNormalizer' is not supported");
@@ -74,8 +75,9 @@ TEST(Normalizer, MissingFieldIsNamed) {
 }
 
 TEST(Normalizer, BadRegexIsReported) {
-  auto normalizer = parse_normalizer(nlohmann::json::parse(R"({"type":"Replace","pattern":{"Regex":"("},"content":""})"),
-                                     "tokenizer.json: normalizer");
+  auto normalizer =
+      parse_normalizer(nlohmann::json::parse(R"({"type":"Replace","pattern":{"Regex":"("},"content":""})"),
+                       "tokenizer.json: normalizer");
   ASSERT_FALSE(normalizer.ok());
   EXPECT_NE(normalizer.status().message().find("tokenizer.json: normalizer.pattern"), std::string::npos)
       << normalizer.status().message();

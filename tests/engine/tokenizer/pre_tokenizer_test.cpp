@@ -49,14 +49,17 @@ TEST(PreTokenizer, SplitContiguousAndInvert) {
 }
 
 TEST(PreTokenizer, SplitStringPattern) {
-  const nlohmann::json spec = {{"type", "Split"}, {"pattern", {{"String", ", "}}}, {"behavior", "Isolated"}, {"invert", false}};
+  const nlohmann::json spec = {
+      {"type", "Split"}, {"pattern", {{"String", ", "}}}, {"behavior", "Isolated"}, {"invert", false}};
   EXPECT_EQ(pre_tokenize(spec, "a, b, c"), (Words{"a", ", ", "b", ", ", "c"}));
 }
 
 TEST(PreTokenizer, ByteLevelUsesGpt2RegexAndMapsBytes) {
   const nlohmann::json spec = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}};
-  EXPECT_EQ(pre_tokenize(spec, "Hello world's  end\n"),
-            (Words{"Hello", "\xC4\xA0world", "'s", "\xC4\xA0", "\xC4\xA0" "end", "\xC4\x8A"}));
+  EXPECT_EQ(pre_tokenize(spec, "Hello world's  end\n"), (Words{"Hello", "\xC4\xA0world", "'s", "\xC4\xA0",
+                                                               "\xC4\xA0"
+                                                               "end",
+                                                               "\xC4\x8A"}));
 }
 
 TEST(PreTokenizer, ByteLevelAddPrefixSpace) {
@@ -71,19 +74,22 @@ TEST(PreTokenizer, ByteLevelWithoutRegexOnlyMapsBytes) {
 }
 
 TEST(PreTokenizer, MetaspaceAlwaysPrependsAndSplits) {
-  const nlohmann::json spec = {{"type", "Metaspace"}, {"replacement", "▁"}, {"prepend_scheme", "always"}, {"split", true}};
+  const nlohmann::json spec = {
+      {"type", "Metaspace"}, {"replacement", "▁"}, {"prepend_scheme", "always"}, {"split", true}};
   EXPECT_EQ(pre_tokenize(spec, "Hello  world"), (Words{"▁Hello", "▁", "▁world"}));
   EXPECT_EQ(pre_tokenize(spec, "Hi", /*at_input_start=*/false), (Words{"▁Hi"}));
 }
 
 TEST(PreTokenizer, MetaspaceFirstPrependsOnlyAtInputStart) {
-  const nlohmann::json spec = {{"type", "Metaspace"}, {"replacement", "▁"}, {"prepend_scheme", "first"}, {"split", false}};
+  const nlohmann::json spec = {
+      {"type", "Metaspace"}, {"replacement", "▁"}, {"prepend_scheme", "first"}, {"split", false}};
   EXPECT_EQ(pre_tokenize(spec, "a b", /*at_input_start=*/true), (Words{"▁a▁b"}));
   EXPECT_EQ(pre_tokenize(spec, "a b", /*at_input_start=*/false), (Words{"a▁b"}));
 }
 
 TEST(PreTokenizer, MetaspaceNever) {
-  const nlohmann::json spec = {{"type", "Metaspace"}, {"replacement", "▁"}, {"prepend_scheme", "never"}, {"split", true}};
+  const nlohmann::json spec = {
+      {"type", "Metaspace"}, {"replacement", "▁"}, {"prepend_scheme", "never"}, {"split", true}};
   EXPECT_EQ(pre_tokenize(spec, "a b"), (Words{"a", "▁b"}));
 }
 
@@ -102,11 +108,10 @@ TEST(PreTokenizer, WhitespaceFamilies) {
 
 TEST(PreTokenizer, SequenceAppliesInOrder) {
   // Qwen2 style: regex split, then ByteLevel without its own regex.
-  const nlohmann::json spec = {
-      {"type", "Sequence"},
-      {"pretokenizers",
-       {split_spec(kLlama3Regex, "Isolated"),
-        {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}}}};
+  const nlohmann::json spec = {{"type", "Sequence"},
+                               {"pretokenizers",
+                                {split_spec(kLlama3Regex, "Isolated"),
+                                 {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}}}};
   EXPECT_EQ(pre_tokenize(spec, "Hi there"), (Words{"Hi", "\xC4\xA0there"}));
 }
 

@@ -15,8 +15,8 @@ void train_tiny_sentencepiece(const std::filesystem::path& dir) {
   const std::filesystem::path corpus = dir / "corpus.txt";
   {
     std::ofstream out(corpus);
-    const char* words[] = {"hello", "world", "the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog",
-                           "token", "stream", "server", "model", "cache", "batch", "prefill", "decode"};
+    const char* words[] = {"hello", "world", "the",    "quick",  "brown", "fox",   "jumps", "over",    "lazy",
+                           "dog",   "token", "stream", "server", "model", "cache", "batch", "prefill", "decode"};
     for (int i = 0; i < 400; ++i) {
       for (int j = 0; j < 9; ++j) out << words[(i * 7 + j * 5) % 18] << (j % 4 == 3 ? ", " : " ");
       out << "caf\xC3\xA9 " << i << ".\n";
@@ -81,7 +81,8 @@ TEST_F(SentencePieceTokenizerTest, AddsBosByDefault) {
 TEST_F(SentencePieceTokenizerTest, RoundTripsTextIncludingUnseenCharacters) {
   auto tok = load();
   ASSERT_TRUE(tok);
-  for (const std::string text : {"hello world", "the quick, brown fox 123.", " two  spaces", "\xE4\xBD\xA0\xE5\xA5\xBD \xF0\x9F\x98\x80!"}) {
+  for (const std::string text :
+       {"hello world", "the quick, brown fox 123.", " two  spaces", "\xE4\xBD\xA0\xE5\xA5\xBD \xF0\x9F\x98\x80!"}) {
     EXPECT_EQ(tok->decode(tok->encode(text, true), true), text);
   }
   // Characters outside the model become <0xXX> byte pieces.
@@ -90,7 +91,8 @@ TEST_F(SentencePieceTokenizerTest, RoundTripsTextIncludingUnseenCharacters) {
 }
 
 TEST_F(SentencePieceTokenizerTest, ConfigControlsBosAndEos) {
-  auto tok = load(R"({"add_bos_token": false, "add_eos_token": true, "bos_token": {"content": "<s>"}, "eos_token": "</s>",
+  auto tok =
+      load(R"({"add_bos_token": false, "add_eos_token": true, "bos_token": {"content": "<s>"}, "eos_token": "</s>",
                       "chat_template": "{{ bos_token }}"})");
   ASSERT_TRUE(tok);
   const Ids ids = tok->encode("hello", true);

@@ -56,8 +56,10 @@ inline nlohmann::json byte_level_bpe_json(const std::vector<std::pair<std::strin
       {"version", "1.0"},
       {"added_tokens", added_tokens},
       {"normalizer", nullptr},
-      {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}}},
-      {"post_processor", {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", false}, {"use_regex", true}}},
+      {"pre_tokenizer",
+       {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}}},
+      {"post_processor",
+       {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", false}, {"use_regex", true}}},
       {"decoder", {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}}},
       {"model",
        {{"type", "BPE"},
@@ -74,8 +76,8 @@ inline nlohmann::json byte_level_bpe_json(const std::vector<std::pair<std::strin
 }
 
 inline nlohmann::json added_token(int id, const std::string& content, bool special, bool normalized = false) {
-  return {{"id", id},         {"content", content},      {"single_word", false}, {"lstrip", false},
-          {"rstrip", false},  {"normalized", normalized}, {"special", special}};
+  return {{"id", id},        {"content", content},       {"single_word", false}, {"lstrip", false},
+          {"rstrip", false}, {"normalized", normalized}, {"special", special}};
 }
 
 // Trains a small SentencePiece BPE model (byte_fallback, Llama-style <unk>/<s>/</s> at 0/1/2)
