@@ -19,7 +19,8 @@ inline void silu_mul_row(const float* gate, const float* up, float* out, int64_t
 }  // namespace
 
 void silu_and_mul(const float* gate_up, float* out, int num_tokens, int dim) {
-#pragma omp parallel for schedule(static) if (static_cast <int64_t>(num_tokens) * dim > kParallelMinElems)
+  const bool parallel = static_cast<int64_t>(num_tokens) * dim > kParallelMinElems;
+#pragma omp parallel for schedule(static) if (parallel)
   for (int t = 0; t < num_tokens; ++t) {
     const float* row = gate_up + static_cast<int64_t>(t) * 2 * dim;
     silu_mul_row(row, row + dim, out + static_cast<int64_t>(t) * dim, dim);

@@ -23,7 +23,8 @@ inline void scale_row(const float* x, const float* weight, float scale, float* o
 }  // namespace
 
 void rms_norm(const float* x, const float* weight, float* out, int num_rows, int dim, float eps) {
-#pragma omp parallel for schedule(static) if (static_cast <int64_t>(num_rows) * dim > kParallelMinElems)
+  const bool parallel = static_cast<int64_t>(num_rows) * dim > kParallelMinElems;
+#pragma omp parallel for schedule(static) if (parallel)
   for (int r = 0; r < num_rows; ++r) {
     const float* row = x + static_cast<int64_t>(r) * dim;
     scale_row(row, weight, inv_rms(row, dim, eps), out + static_cast<int64_t>(r) * dim, dim);
@@ -32,7 +33,8 @@ void rms_norm(const float* x, const float* weight, float* out, int num_rows, int
 
 void fused_add_rms_norm(float* residual, const float* x, const float* weight, float* out, int num_rows, int dim,
                         float eps) {
-#pragma omp parallel for schedule(static) if (static_cast <int64_t>(num_rows) * dim > kParallelMinElems)
+  const bool parallel = static_cast<int64_t>(num_rows) * dim > kParallelMinElems;
+#pragma omp parallel for schedule(static) if (parallel)
   for (int r = 0; r < num_rows; ++r) {
     float* res = residual + static_cast<int64_t>(r) * dim;
     const float* in = x + static_cast<int64_t>(r) * dim;

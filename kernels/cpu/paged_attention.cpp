@@ -39,7 +39,9 @@ void paged_attention(float* out, const float* q, int64_t q_stride, const float* 
   for (int s = 0; s < num_seqs; ++s) max_context = std::max(max_context, context_lens[s]);
   const int64_t num_tasks = static_cast<int64_t>(num_tokens) * num_heads;
 
-#pragma omp parallel if (num_tasks > 1 && static_cast <int64_t>(max_context) * head_dim * num_tasks > (1 << 14))
+  // Small batches (a few decodes) finish faster than a parallel region starts.
+  const bool parallel = num_tasks > 1 && static_cast<int64_t>(max_context) * head_dim * num_tasks > (1 << 17);
+#pragma omp parallel if (parallel)
   {
     std::vector<float> scores(static_cast<size_t>(std::max(max_context, 1)));
 #pragma omp for schedule(dynamic, 4)

@@ -55,7 +55,7 @@ void rope_llama3_scale(float* inv_freq, int num_freqs, float factor, float low_f
 void rope_neox(float* q, int64_t q_stride, int num_q_heads, float* k, int64_t k_stride, int num_k_heads,
                const int32_t* positions, int num_tokens, int head_dim, const float* inv_freq) {
   const int half = head_dim / 2;
-  const bool parallel = static_cast<int64_t>(num_tokens) * (num_q_heads + num_k_heads) * head_dim > (1 << 14);
+  const bool parallel = static_cast<int64_t>(num_tokens) * (num_q_heads + num_k_heads) * head_dim > (1 << 16);
 #pragma omp parallel if (parallel)
   {
     // cos/sin of one token, shared by all its heads.

@@ -8,8 +8,13 @@ namespace {
 
 TEST(Linear, MatchesNaiveWithAndWithoutBias) {
   STRATA_SEEDED_RNG(rng);
-  for (auto [rows, in, out_features] :
-       {std::tuple{1, 16, 8}, {1, 256, 1000}, {2, 64, 64}, {7, 33, 65}, {130, 256, 384}}) {
+  for (auto [rows, in, out_features] : {std::tuple{1, 16, 8},
+                                        {1, 256, 1000},
+                                        {1, 512, 1000},
+                                        {2, 64, 64},
+                                        {7, 33, 65},
+                                        {3, 300, 1001},
+                                        {130, 256, 384}}) {
     for (bool with_bias : {false, true}) {
       const auto x = test::random_vector(rng, size_t(rows) * in);
       const auto w = test::random_vector(rng, size_t(out_features) * in);
