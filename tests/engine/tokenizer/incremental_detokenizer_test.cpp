@@ -2,6 +2,8 @@
 // never split a UTF-8 character, and keep SentencePiece's leading spaces.
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "engine/tokenizer/tokenizer.h"
 #include "engine/tokenizer/utf8.h"
 #include "tests/engine/tokenizer/tokenizer_test_util.h"
@@ -109,6 +111,30 @@ TEST(IncrementalDetokenizer, SkipsOrShowsSpecialTokens) {
   const Ids ids = tok->encode("hi<|eot|>", false);
   EXPECT_EQ(join(stream(*tok, {}, ids, /*skip=*/true)), "hi");
   EXPECT_EQ(join(stream(*tok, {}, ids, /*skip=*/false)), "hi<|eot|>");
+}
+
+TEST(IncrementalDetokenizer, RandomIdsStreamLikeDecode) {
+  // Random byte tokens make broken UTF-8 anywhere in the stream, after a random prompt.
+  testing::TempDir dir;
+  dir.write("tokenizer.json", testing::byte_level_bpe_json({{"h", "e"}, {"l", "l"}}).dump());
+  auto tok = load_dir(dir);
+  ASSERT_TRUE(tok);
+  const uint32_t seed = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  // Mostly multi-byte lead and continuation bytes, some ASCII.
+  std::uniform_int_distribution<int> byte(0x20, 0xFF);
+  for (int round = 0; round < 200; ++round) {
+    Ids prompt(rng() % 8), generated(1 + rng() % 24);
+    for (auto& id : prompt) id = byte(rng);
+    for (auto& id : generated) id = byte(rng);
+    const auto deltas = stream(*tok, prompt, generated, true);
+    for (const auto& d : deltas) ASSERT_TRUE(is_valid_utf8(d));
+    Ids all = prompt;
+    all.insert(all.end(), generated.begin(), generated.end());
+    // Without a prompt the stream is exactly the decode; after one, the decode's tail.
+    EXPECT_EQ(join(stream(*tok, {}, all, true)), tok->decode(all, true));
+  }
 }
 
 }  // namespace
