@@ -1,0 +1,31 @@
+// ApiError: an OpenAI-style error ({"error": {"message", "type", "param", "code"}}) with the
+// HTTP status it travels with.
+#pragma once
+
+#include <string>
+
+#include "engine/core/status.h"
+#include "server/http/http_server.h"
+
+namespace strata {
+
+struct ApiError {
+  int status = 400;
+  std::string message;
+  std::string type = "invalid_request_error";
+  std::string param;  // empty: null
+  std::string code;   // empty: null
+
+  std::string to_json() const;
+  HttpResponse to_response() const;
+};
+
+ApiError bad_request(std::string message, std::string param = "");
+ApiError not_found_error(std::string message, std::string code = "");
+ApiError service_unavailable(std::string message);
+ApiError internal_server_error(std::string message);
+// Maps an engine Status: invalid_argument/out_of_range -> 400 (param guessed from the message's
+// first word when it names a request field), resource_exhausted -> 429, unavailable -> 503.
+ApiError api_error_from_status(const Status& status);
+
+}  // namespace strata

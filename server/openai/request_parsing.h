@@ -1,0 +1,52 @@
+// Parsing and validation of the OpenAI request bodies (/v1/completions, /v1/chat/completions):
+// typed fields, ranges, and the checkpoint's generation defaults for fields left out.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/model/model_config.h"
+#include "engine/sampling/sampling_params.h"
+#include "server/openai/api_error.h"
+
+namespace strata {
+
+// What one completion or chat request asks for, apart from its prompt.
+struct GenerationSpec {
+  bool chat = false;
+  int n = 1;
+  bool stream = false;
+  bool include_usage = false;  // stream_options.include_usage
+  bool echo = false;           // completions only
+  std::optional<int> max_tokens;  // as requested (max_completion_tokens wins for chat)
+  SamplingParams params;           // defaults applied; max_tokens resolved per prompt later
+  std::optional<int> default_max_tokens;  // generation_config.json's max_new_tokens
+  std::vector<std::string> stop;
+  bool include_stop_str_in_output = false;
+  bool skip_special_tokens = true;
+  bool want_logprobs = false;
+  int top_logprobs = 0;
+};
+
+// A completions prompt: text (tokenized later) or token ids.
+struct PromptInput {
+  bool is_text = true;
+  std::string text;
+  std::vector<int32_t> ids;
+};
+
+// Reads the fields both endpoints share (sampling, n, stream, stop, logprobs, vLLM extras).
+std::optional<ApiError> parse_generation_spec(const nlohmann::json& body, bool chat, const GenerationDefaults& defaults,
+                                              GenerationSpec& spec);
+
+// Reads /v1/completions' `prompt`: a string, a list of strings, a list of token ids, or a list
+// of token-id lists.
+std::optional<ApiError> parse_completion_prompts(const nlohmann::json& body, std::vector<PromptInput>& prompts);
+
+// A JSON body's nesting depth, by a linear scan that skips strings (guards the parser).
+int json_nesting_depth(std::string_view text);
+
+}  // namespace strata
