@@ -6,6 +6,7 @@
 
 namespace strata {
 int run_generate(int argc, char** argv);
+int run_eval(int argc, char** argv);
 int run_serve(int argc, char** argv);
 }
 
@@ -28,6 +29,7 @@ int main(int argc, char** argv) {
   const std::string command = argv[1];
   spdlog::set_default_logger(spdlog::stderr_color_mt("strata"));
   if (command == "generate") return strata::run_generate(argc - 2, argv + 2);
+  if (command == "eval") return strata::run_eval(argc - 2, argv + 2);
   if (command == "serve") return strata::run_serve(argc - 2, argv + 2);
   std::cerr << "strata: unknown command '" << command << "'\n";
   print_usage();
