@@ -129,7 +129,13 @@ int run_serve(int argc, char** argv) {
     std::cout << CliArgs::help_text("strata serve [flags]", specs)
               << "\nEvery flag can also be set with an environment variable STRATA_<FLAG> (e.g. STRATA_PORT=8080,\n"
                  "STRATA_API_KEY=secret) or a key of the --config JSON file (e.g. {\"port\": 8080}); flags win over\n"
-                 "the environment, which wins over the file. Switches take true/false in both.\n";
+                 "the environment, which wins over the file. Switches take true/false in both.\n"
+                 "\nRoutes: POST /v1/completions, POST /v1/chat/completions (JSON or SSE with \"stream\": true),\n"
+                 "GET /v1/models, POST /tokenize, POST /detokenize, GET /health, GET /ready, GET /metrics\n"
+                 "(Prometheus). --api-key guards the /v1 routes only. Chat messages are rendered with the\n"
+                 "checkpoint's chat template (tokenizer_config.json or chat_template.jinja, or --chat-template);\n"
+                 "without one, with ChatML: <|im_start|>{role}\\n{content}<|im_end|>\\n ... <|im_start|>assistant\\n.\n"
+                 "The server listens on 127.0.0.1 by default; use --host 0.0.0.0 in a container.\n";
     return 0;
   }
   if (!cli.ok()) {
@@ -189,11 +195,6 @@ int run_serve(int argc, char** argv) {
     return 2;
   }
 
-  auto config = engine_config_from_flags(args);
-  if (!config.ok()) {
-    std::cerr << "strata serve: " << config.status().message() << "\n";
-    return 2;
-  }
   HttpServerOptions http;
   http.host = args.get("host", "127.0.0.1");
   const long long port = args.get_int("port", 8000);
@@ -216,6 +217,11 @@ int run_serve(int argc, char** argv) {
   http.port = static_cast<int>(port);
   http.max_body_bytes = static_cast<size_t>(max_body);
   http.num_io_threads = static_cast<int>(io_threads);
+  auto config = engine_config_from_flags(args);
+  if (!config.ok()) {
+    std::cerr << "strata serve: " << config.status().message() << "\n";
+    return 2;
+  }
   config->max_waiting = static_cast<int>(max_queue);
 
   std::string api_key = args.get("api-key");

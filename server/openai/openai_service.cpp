@@ -79,7 +79,20 @@ std::optional<ApiError> parse_body(const HttpRequest& req, json& out) {
   return std::nullopt;
 }
 
-// Engine finish reason of one choice, as OpenAI names it.
+// The request's optional `model` must name the served model (404 otherwise, as OpenAI and vLLM).
+std::optional<ApiError> check_model_field(const json& body, const std::string& served_model_name) {
+  auto m = body.find("model");
+  if (m == body.end() || m->is_null()) return std::nullopt;
+  if (!m->is_string()) return bad_request("model must be a string", "model");
+  if (m->get<std::string>() == served_model_name) return std::nullopt;
+  ApiError e = not_found_error("The model `" + m->get<std::string>() + "` does not exist.", "model_not_found");
+  e.param = "model";
+  return e;
+}
+
+constexpr int kMaxChoicesPerRequest = 4096;
+
+// One engine request of a completion or chat request: its stream and what it produced so far.
 struct ChoiceState {
   int index = 0;
   int prompt_index = 0;
@@ -150,26 +163,10 @@ class Generation : public std::enable_shared_from_this<Generation> {
     return std::nullopt;
   }
 
+  // Installs the notifiers. A stream's headers wait for the first engine output, so that a
+  // request the engine turns down late (its queue filled meanwhile) still gets a real status.
   void start() {
     ctx_->in_flight++;
-    if (spec_.stream) {
-      exchange_->start_stream(200, "text/event-stream; charset=utf-8", {{"X-Request-Id", id_}});
-      for (auto& c : choices_) {
-        if (spec_.chat) {
-          ojson choice = {{"index", c.index},
-                          {"delta", {{"role", "assistant"}, {"content", ""}}},
-                          {"logprobs", nullptr},
-                          {"finish_reason", nullptr}};
-          send_chunk(std::move(choice));
-        } else if (spec_.echo) {
-          ojson choice = {{"index", c.index},
-                          {"text", prompts_[c.prompt_index].text},
-                          {"logprobs", nullptr},
-                          {"finish_reason", nullptr}};
-          send_chunk(std::move(choice));
-        }
-      }
-    }
     auto self = shared_from_this();
     exchange_->on_disconnect([self] { self->client_gone(); });
     for (auto& c : choices_) {
@@ -239,7 +236,15 @@ class Generation : public std::enable_shared_from_this<Generation> {
         if (c.done) break;
       }
     }
-    if (spec_.stream && !client_gone_) flush_chunks();
+    if (first_error_ && !error_cancelled_) {
+      // One choice failed: the request as a whole has failed; stop the others.
+      error_cancelled_ = true;
+      for (auto& c : choices_) {
+        if (!c.done) ctx_->engine.cancel(c.stream->request_id());
+      }
+    }
+    if (spec_.stream && !client_gone_ && !stream_started_ && any_tokens_ && !first_error_) start_stream();
+    if (spec_.stream && !client_gone_ && stream_started_) flush_chunks();
     bool all_done = true;
     for (const auto& c : choices_) all_done = all_done && c.done;
     if (all_done) complete();
@@ -249,6 +254,7 @@ class Generation : public std::enable_shared_from_this<Generation> {
     c.num_prompt_tokens = out.num_prompt_tokens > 0 ? out.num_prompt_tokens : c.num_prompt_tokens;
     c.num_cached_tokens = out.num_cached_tokens;
     if (!out.new_tokens.empty()) {
+      any_tokens_ = true;
       const auto now = Clock::now();
       if (!c.have_first_token) {
         c.have_first_token = true;
@@ -262,10 +268,10 @@ class Generation : public std::enable_shared_from_this<Generation> {
     for (size_t k = 0; k < out.new_tokens.size(); ++k) {
       const SampledToken& token = out.new_tokens[k];
       ++c.num_output_tokens;
-      // The EOS / stop token that ended the request counts as generated but is not text.
+      // The EOS / stop token that ended the request counts (usage, logprobs) but is not text.
+      if (spec_.want_logprobs) add_logprobs(c, token);
       const bool stop_token = out.finished && out.finish_reason == FinishReason::kStop && k + 1 == out.new_tokens.size();
       if (stop_token) break;
-      if (spec_.want_logprobs) add_logprobs(c, token);
       std::string delta = c.detokenizer->push(token.token_id);
       c.text_code_points += count_code_points(delta);
       c.text += c.stop.push(delta);
@@ -286,10 +292,17 @@ class Generation : public std::enable_shared_from_this<Generation> {
       case FinishReason::kLength:
         return finish_choice(c, "length");
       case FinishReason::kError:
-        c.error = internal_server_error("generation failed: " + out.error.message());
+        // Late rejections (resource_exhausted: the queue filled up) keep their HTTP status.
+        c.error = out.error.code() == StatusCode::kInternal || out.error.ok()
+                      ? internal_server_error("generation failed: " + out.error.message())
+                      : api_error_from_status(out.error);
+        if (!first_error_) first_error_ = c.error;
         return finish_choice(c, "error");
       default:
-        if (!client_gone_) c.error = service_unavailable("the server is shutting down; the request was aborted");
+        if (!client_gone_ && !error_cancelled_) {
+          c.error = service_unavailable("the server is shutting down; the request was aborted");
+          if (!first_error_) first_error_ = c.error;
+        }
         return finish_choice(c, "abort");
     }
   }
@@ -351,6 +364,24 @@ class Generation : public std::enable_shared_from_this<Generation> {
             {"text_offset", c.lp_text_offset}};
   }
 
+  void start_stream() {
+    stream_started_ = true;
+    exchange_->start_stream(200, "text/event-stream; charset=utf-8", {{"X-Request-Id", id_}});
+    for (auto& c : choices_) {
+      if (spec_.chat) {
+        send_chunk({{"index", c.index},
+                    {"delta", {{"role", "assistant"}, {"content", ""}}},
+                    {"logprobs", nullptr},
+                    {"finish_reason", nullptr}});
+      } else if (spec_.echo) {
+        send_chunk({{"index", c.index},
+                    {"text", prompts_[c.prompt_index].text},
+                    {"logprobs", nullptr},
+                    {"finish_reason", nullptr}});
+      }
+    }
+  }
+
   void send_chunk(ojson choice) {
     ojson chunk = {{"id", id_},
                    {"object", spec_.chat ? "chat.completion.chunk" : "text_completion"},
@@ -389,7 +420,7 @@ class Generation : public std::enable_shared_from_this<Generation> {
       }
       if (c.finish_chunk_pending) {
         c.finish_chunk_pending = false;
-        if (c.error) continue;  // reported as an error event at the end
+        if (c.error || c.finish_reason == "abort") continue;  // the error event at the end says why
         ojson choice = {{"index", c.index}};
         if (spec_.chat) {
           choice["delta"] = ojson::object();
@@ -425,21 +456,20 @@ class Generation : public std::enable_shared_from_this<Generation> {
     completed_ = true;
     ctx_->in_flight--;
     if (client_gone_) return;
-    const ApiError* error = nullptr;
-    for (const auto& c : choices_) {
-      if (c.error) {
-        error = &*c.error;
-        break;
-      }
-    }
     if (spec_.stream) {
-      if (error) exchange_->write_chunk("data: " + error->to_json() + "\n\n");
+      if (!stream_started_) {
+        // Failed before any token: a plain HTTP error (e.g. 429) rather than an event.
+        if (first_error_) return exchange_->respond(first_error_->to_response());
+        start_stream();
+      }
+      flush_chunks();
+      if (first_error_) exchange_->write_chunk("data: " + first_error_->to_json() + "\n\n");
       if (spec_.include_usage) send_usage_chunk(usage());
       exchange_->write_chunk("data: [DONE]\n\n");
       exchange_->end_stream();
       return;
     }
-    if (error) return exchange_->respond(error->to_response());
+    if (first_error_) return exchange_->respond(first_error_->to_response());
     ojson choices = ojson::array();
     for (auto& c : choices_) {
       ojson choice = {{"index", c.index}};
@@ -471,6 +501,10 @@ class Generation : public std::enable_shared_from_this<Generation> {
   std::atomic<bool> drain_scheduled_{false};
   bool client_gone_ = false;
   bool completed_ = false;
+  bool stream_started_ = false;
+  bool any_tokens_ = false;
+  bool error_cancelled_ = false;
+  std::optional<ApiError> first_error_;
 };
 
 // Constant-time comparison, so the key cannot be guessed byte by byte from response times.
@@ -596,14 +630,7 @@ void OpenAiService::handle_generation(const std::shared_ptr<HttpExchange>& excha
   if (draining_) return fail(service_unavailable("the server is shutting down"));
   json body;
   if (auto e = parse_body(exchange->request(), body)) return fail(*e);
-  if (auto m = body.find("model"); m != body.end() && !m->is_null()) {
-    if (!m->is_string()) return fail(bad_request("model must be a string", "model"));
-    if (m->get<std::string>() != options_.served_model_name) {
-      ApiError e = not_found_error("The model `" + m->get<std::string>() + "` does not exist.", "model_not_found");
-      e.param = "model";
-      return fail(e);
-    }
-  }
+  if (auto e = check_model_field(body, options_.served_model_name)) return fail(*e);
   GenerationSpec spec;
   if (auto e = parse_generation_spec(body, chat, engine_.generation_defaults(), spec)) return fail(*e);
 
@@ -636,6 +663,12 @@ void OpenAiService::handle_generation(const std::shared_ptr<HttpExchange>& excha
         prompts.emplace_back(std::move(in.ids), std::move(text));
       }
     }
+  }
+
+  if (prompts.size() * static_cast<size_t>(spec.n) > kMaxChoicesPerRequest) {
+    return fail(bad_request("too many choices: " + std::to_string(prompts.size()) + " prompts x n=" +
+                                std::to_string(spec.n) + " exceeds " + std::to_string(kMaxChoicesPerRequest),
+                            "prompt"));
   }
 
   // Context window and KV-cache checks, with the numbers (as vLLM words them).
@@ -697,9 +730,7 @@ void OpenAiService::handle_tokenize(const std::shared_ptr<HttpExchange>& exchang
   const auto fail = [&](const ApiError& e) { exchange->respond(e.to_response()); };
   json body;
   if (auto e = parse_body(exchange->request(), body)) return fail(*e);
-  if (auto m = body.find("model"); m != body.end() && !m->is_null() && *m != options_.served_model_name) {
-    return fail(not_found_error("The model `" + m->dump() + "` does not exist.", "model_not_found"));
-  }
+  if (auto e = check_model_field(body, options_.served_model_name)) return fail(*e);
   std::vector<int32_t> ids;
   if (body.contains("messages")) {
     auto messages = normalize_chat_messages(body["messages"]);
@@ -742,9 +773,7 @@ void OpenAiService::handle_detokenize(const std::shared_ptr<HttpExchange>& excha
   const auto fail = [&](const ApiError& e) { exchange->respond(e.to_response()); };
   json body;
   if (auto e = parse_body(exchange->request(), body)) return fail(*e);
-  if (auto m = body.find("model"); m != body.end() && !m->is_null() && *m != options_.served_model_name) {
-    return fail(not_found_error("The model `" + m->dump() + "` does not exist.", "model_not_found"));
-  }
+  if (auto e = check_model_field(body, options_.served_model_name)) return fail(*e);
   auto t = body.find("tokens");
   if (t == body.end() || !t->is_array()) return fail(bad_request("tokens must be a list of token ids", "tokens"));
   std::vector<int32_t> ids;
