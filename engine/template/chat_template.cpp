@@ -60,6 +60,18 @@ Result<std::string> render_chat(std::string_view template_source, const ChatRend
   return chat_template.render_chat(input, options);
 }
 
+Result<std::string> render_chat(std::string_view template_source, std::string_view messages_json,
+                                bool add_generation_prompt, std::string_view bos_token, std::string_view eos_token,
+                                std::string_view extra_vars_json, const RenderOptions& options) {
+  ChatRenderInput input;
+  input.messages_json = std::string(messages_json);
+  input.add_generation_prompt = add_generation_prompt;
+  input.bos_token = std::string(bos_token);
+  input.eos_token = std::string(eos_token);
+  input.extra_vars_json = std::string(extra_vars_json);
+  return render_chat(template_source, input, options);
+}
+
 Result<std::string> chat_messages_to_json(const std::vector<ChatMessage>& messages) {
   std::string out = "[";
   for (size_t i = 0; i < messages.size(); ++i) {

@@ -71,5 +71,8 @@ class ChatTemplate {
 // Parses `template_source` and renders it once: render_chat with the usual variables.
 Result<std::string> render_chat(std::string_view template_source, const ChatRenderInput& input,
                                 const RenderOptions& options = {});
+Result<std::string> render_chat(std::string_view template_source, std::string_view messages_json,
+                                bool add_generation_prompt, std::string_view bos_token, std::string_view eos_token,
+                                std::string_view extra_vars_json = {}, const RenderOptions& options = {});
 
 }  // namespace strata::tmpl

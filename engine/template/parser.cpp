@@ -166,6 +166,13 @@ class Parser {
   }
 
   Result<StmtPtr> parse_statement() {
+    if (++statement_nesting_ > kMaxNesting) return fail("statements nested too deeply");
+    Result<StmtPtr> stmt = parse_statement_body();
+    --statement_nesting_;
+    return stmt;
+  }
+
+  Result<StmtPtr> parse_statement_body() {
     const Token& keyword_token = current();
     const std::string keyword = keyword_token.text;
     const int stmt_line = line();
@@ -818,6 +825,7 @@ class Parser {
   std::vector<uint32_t> line_starts_;
   size_t pos_ = 0;
   int nesting_ = 0;
+  int statement_nesting_ = 0;
   int loop_depth_ = 0;
 };
 

@@ -21,6 +21,8 @@ Value Value::tuple(std::vector<Value> items) {
   return Value(std::shared_ptr<const List>(std::move(list)));
 }
 
+Value Value::dict() { return dict(Dict{}); }
+
 Value Value::dict(Dict dict) { return Value(std::shared_ptr<const Dict>(std::make_shared<Dict>(std::move(dict)))); }
 
 Value Value::callable(std::string name, std::function<Result<Value>(Interpreter&, CallArgs&)> fn) {

@@ -18,37 +18,11 @@
 namespace strata::tmpl {
 
 class Interpreter;
-class Value;
-
-struct List {
-  std::vector<Value> items;
-  bool is_tuple = false;  // prints as (a, b); otherwise the same as a list
-};
-
-// A Python dict: keys compare with Python equality (1 == 1.0 == True), order is insertion order.
-struct Dict {
-  std::vector<std::pair<Value, Value>> entries;
-
-  const Value* find(const Value& key) const;
-  const Value* find(std::string_view key) const;
-  void set(Value key, Value value);
-  size_t size() const { return entries.size(); }
-};
-
-// jinja2's namespace(): the one mutable object a template can assign attributes on.
-struct Namespace {
-  Dict attributes;
-};
-
-struct CallArgs {
-  std::vector<Value> positional;
-  std::vector<std::pair<std::string, Value>> keyword;
-};
-
-struct Callable {
-  std::string name;
-  std::function<Result<Value>(Interpreter&, CallArgs&)> call;
-};
+struct List;
+struct Dict;
+struct Namespace;
+struct CallArgs;
+struct Callable;
 
 enum class ValueKind : uint8_t {
   kUndefined,
@@ -77,7 +51,8 @@ class Value {
   static Value list(std::vector<Value> items = {});
   static Value tuple(std::vector<Value> items);
   static Value list(std::shared_ptr<const List> list) { return Value(std::move(list)); }
-  static Value dict(Dict dict = {});
+  static Value dict();  // an empty dict
+  static Value dict(Dict dict);
   static Value dict(std::shared_ptr<const Dict> dict) { return Value(std::move(dict)); }
   static Value namespace_object(std::shared_ptr<Namespace> ns) { return Value(std::move(ns)); }
   static Value callable(std::string name, std::function<Result<Value>(Interpreter&, CallArgs&)> fn);
@@ -121,6 +96,36 @@ class Value {
   explicit Value(T v) : v_(std::move(v)) {}
 
   Storage v_;
+};
+
+struct List {
+  std::vector<Value> items;
+  bool is_tuple = false;  // prints as (a, b); otherwise the same as a list
+};
+
+// A Python dict: keys compare with Python equality (1 == 1.0 == True), order is insertion order.
+struct Dict {
+  std::vector<std::pair<Value, Value>> entries;
+
+  const Value* find(const Value& key) const;
+  const Value* find(std::string_view key) const;
+  void set(Value key, Value value);
+  size_t size() const { return entries.size(); }
+};
+
+// jinja2's namespace(): the one mutable object a template can assign attributes on.
+struct Namespace {
+  Dict attributes;
+};
+
+struct CallArgs {
+  std::vector<Value> positional;
+  std::vector<std::pair<std::string, Value>> keyword;
+};
+
+struct Callable {
+  std::string name;
+  std::function<Result<Value>(Interpreter&, CallArgs&)> call;
 };
 
 // The error an operation on an undefined value reports.

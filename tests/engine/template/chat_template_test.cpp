@@ -35,6 +35,12 @@ TEST(ChatTemplate, RenderChatPassesTransformersVariables) {
   EXPECT_EQ(*out, "<s>|</s>|True|True|True|False|1");
 }
 
+TEST(ChatTemplate, RenderChatPositionalConvenience) {
+  auto out = render_chat(kChatMl, R"([{"role": "user", "content": "hi"}])", false, "<s>", "</s>");
+  ASSERT_TRUE(out.ok()) << out.status().to_string();
+  EXPECT_EQ(*out, "<|im_start|>user\nhi<|im_end|>\n");
+}
+
 TEST(ChatTemplate, RenderChatLeavesMissingSpecialTokensUndefined) {
   ChatRenderInput input;
   input.tools_json = R"([{"type": "function", "function": {"name": "f"}}])";
@@ -94,6 +100,14 @@ TEST(ChatTemplate, JsonNumbersKeepPythonTypes) {
   auto out = parsed->render(R"({"i": 3, "f": 3.0, "big": 1e100, "obj": {"z": 1, "a": [true, null]}})");
   ASSERT_TRUE(out.ok());
   EXPECT_EQ(*out, "3 3.0 1e+100 True True {'z': 1, 'a': [True, None]}");
+}
+
+TEST(ChatTemplate, RepeatedJsonKeysKeepFirstPositionAndLastValue) {
+  auto parsed = ChatTemplate::parse("{{ d }}");
+  ASSERT_TRUE(parsed.ok());
+  auto out = parsed->render(R"({"d": {"a": 1, "b": 2, "a": 3}})");
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(*out, "{'a': 3, 'b': 2}");  // json.loads
 }
 
 TEST(ChatTemplate, OptionsSelectJinjaDefaults) {

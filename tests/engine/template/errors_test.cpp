@@ -121,5 +121,21 @@ TEST(Errors, ContextMustBeAJsonObject) {
   EXPECT_NE(bad_json.message().find("not valid JSON"), std::string::npos);
 }
 
+TEST(Errors, DeeplyNestedTemplatesAreRejected) {
+  std::string ifs;
+  for (int i = 0; i < 1000; ++i) ifs += "{% if true %}";
+  EXPECT_NE(parse_error(ifs).message().find("nested too deeply"), std::string::npos);
+  EXPECT_NE(
+      parse_error("{{ " + std::string(2000, '[') + std::string(2000, ']') + " }}").message().find("nested too deeply"),
+      std::string::npos);
+}
+
+TEST(Errors, DeeplyNestedContextIsRejected) {
+  auto parsed = ChatTemplate::parse("x");
+  ASSERT_TRUE(parsed.ok());
+  const std::string deep = "{\"a\": " + std::string(5000, '[') + std::string(5000, ']') + "}";
+  EXPECT_NE(parsed->render(deep).status().message().find("nests deeper"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace strata::tmpl
