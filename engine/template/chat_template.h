@@ -1,6 +1,10 @@
 // Chat templates from tokenizer_config.json: a Jinja subset rendered the way transformers'
 // apply_chat_template renders it (trim_blocks, lstrip_blocks, loopcontrols, its tojson,
 // raise_exception and strftime_now). Variables arrive as JSON text; no JSON types leak here.
+//
+// Not supported: {% include/import/extends/block/call %}, recursive loops, *args/**kwargs in
+// calls, integers beyond 64 bits. Unlike jinja2's default Undefined, an attribute or item of
+// an undefined value is undefined rather than an error.
 #pragma once
 
 #include <ctime>
