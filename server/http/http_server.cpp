@@ -429,8 +429,8 @@ void Connection::on_request(beast::error_code ec) {
 
 void Connection::client_gone() {
   const bool was_open = exchange_open_;
-  if (auto ex = exchange_.lock()) ex->fire_disconnect();
   if (was_open) {
+    if (auto ex = exchange_.lock()) ex->fire_disconnect();
     exchange_open_ = false;
     ++exchange_seq_;
     shared_->active_exchanges--;
@@ -453,7 +453,8 @@ struct HttpServer::Impl {
   net::signal_set signals{ioc};
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
   std::vector<std::thread> threads;
-  std::function<void(int)> on_signal;
+  std::mutex signal_mu;
+  std::function<void(int)> on_signal;  // under signal_mu
   int port = 0;
 
   void do_accept() {
@@ -479,7 +480,12 @@ struct HttpServer::Impl {
   void wait_signal() {
     signals.async_wait([this](beast::error_code ec, int signo) {
       if (ec) return;
-      if (on_signal) on_signal(signo);
+      std::function<void(int)> fn;
+      {
+        std::lock_guard lock(signal_mu);
+        fn = on_signal;
+      }
+      if (fn) fn(signo);
       wait_signal();
     });
   }
@@ -530,7 +536,8 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const HttpServerOptions& o
 int HttpServer::port() const { return impl_->port; }
 
 void HttpServer::on_signal(std::function<void(int)> fn) {
-  net::post(impl_->ioc, [impl = impl_.get(), fn = std::move(fn)]() mutable { impl->on_signal = std::move(fn); });
+  std::lock_guard lock(impl_->signal_mu);
+  impl_->on_signal = std::move(fn);
 }
 
 void HttpServer::stop_accepting() {
