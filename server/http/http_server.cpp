@@ -449,8 +449,11 @@ void Connection::abandon(uint64_t seq) {
 struct HttpServer::Impl {
   std::shared_ptr<ServerShared> shared = std::make_shared<ServerShared>();
   net::io_context ioc;
-  tcp::acceptor acceptor{ioc};
-  net::signal_set signals{ioc};
+  // The acceptor and the signal set are touched by their handlers and by stop_accepting() /
+  // stop(); one strand serializes them.
+  net::strand<net::io_context::executor_type> control{net::make_strand(ioc)};
+  tcp::acceptor acceptor{control};
+  net::signal_set signals{control};
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
   std::vector<std::thread> threads;
   std::mutex signal_mu;
@@ -542,13 +545,13 @@ void HttpServer::on_signal(std::function<void(int)> fn) {
 
 void HttpServer::stop_accepting() {
   impl_->shared->stopping = true;
-  std::promise<void> done;
-  net::post(impl_->ioc, [&] {
+  auto done = std::make_shared<std::promise<void>>();
+  net::post(impl_->control, [impl = impl_.get(), done] {
     beast::error_code ec;
-    impl_->acceptor.close(ec);
-    done.set_value();
+    impl->acceptor.close(ec);
+    done->set_value();
   });
-  done.get_future().wait_for(std::chrono::seconds(5));
+  done->get_future().wait_for(std::chrono::seconds(5));
 }
 
 int HttpServer::num_active_exchanges() const { return impl_->shared->active_exchanges.load(); }
@@ -566,7 +569,7 @@ void HttpServer::stop() {
     }
     for (auto& c : conns) c->close_from_outside();
   }
-  net::post(impl_->ioc, [impl = impl_.get()] {
+  net::post(impl_->control, [impl = impl_.get()] {
     beast::error_code ec;
     impl->acceptor.close(ec);
     impl->signals.cancel(ec);

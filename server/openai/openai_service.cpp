@@ -268,8 +268,8 @@ class Generation : public std::enable_shared_from_this<Generation> {
     for (size_t k = 0; k < out.new_tokens.size(); ++k) {
       const SampledToken& token = out.new_tokens[k];
       ++c.num_output_tokens;
-      // The EOS / stop token that ended the request counts (usage, logprobs) but is not text.
       if (spec_.want_logprobs) add_logprobs(c, token);
+      // The EOS / stop token that ended the request counts (usage, logprobs) but is not text.
       const bool stop_token = out.finished && out.finish_reason == FinishReason::kStop && k + 1 == out.new_tokens.size();
       if (stop_token) break;
       std::string delta = c.detokenizer->push(token.token_id);
