@@ -69,7 +69,9 @@ TEST(EngineSoak, TenThousandRequestsEndAndReturnEveryBlock) {
           done = true;
           if (o.finish_reason == FinishReason::kAbort) ++aborted;
           ASSERT_LE(inflight[i].received, inflight[i].max_tokens);
-          if (o.finish_reason == FinishReason::kLength) ASSERT_EQ(inflight[i].received, inflight[i].max_tokens);
+          if (o.finish_reason == FinishReason::kLength) {
+            ASSERT_EQ(inflight[i].received, inflight[i].max_tokens);
+          }
         }
       }
       if (done) {

@@ -63,7 +63,7 @@ class ScratchModelDir {
 };
 
 #define STRATA_REQUIRE_GOLDEN(models)                                                           \
-  if ((models).empty()) GTEST_SKIP() << "no golden checkpoints under " << golden_models_root() \
+  if ((models).empty()) GTEST_SKIP() << "no golden checkpoints under " << ::strata::testing::golden_models_root() \
                                      << " (scripts/make_golden.py creates them)"
 
 }  // namespace strata::testing
