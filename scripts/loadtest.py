@@ -938,6 +938,9 @@ def discover(target, args, log):
         model = cards[0]["id"]
     elif status != 200:
         log(f"note: GET /v1/models answered {error_text(status, raw)}; using --model {model}")
+    elif cards and model not in [c.get("id") for c in cards]:
+        served = ", ".join(str(c.get("id")) for c in cards)
+        raise FatalError(f"model {model!r} is not served by {target.base_url} (GET /v1/models lists: {served})")
     max_model_len = None
     for c in cards:
         if c.get("id") == model and isinstance(c.get("max_model_len"), int):
