@@ -9,8 +9,9 @@
 #include <spdlog/spdlog.h>
 
 #include "server/openai/api_error.h"
+#include "server/openai/api_key.h"
+#include "server/openai/choice_decoder.h"
 #include "server/openai/request_parsing.h"
-#include "server/openai/stop_strings.h"
 
 namespace strata {
 
@@ -56,12 +57,6 @@ double seconds_between(Clock::time_point a, Clock::time_point b) { return std::c
 // JSON has no infinities; vLLM reports -inf logprobs as -9999.0.
 double json_logprob(float lp) { return std::isfinite(lp) ? static_cast<double>(lp) : -9999.0; }
 
-size_t count_code_points(std::string_view s) {
-  size_t n = 0;
-  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
-  return n;
-}
-
 ojson utf8_bytes(const std::string& s) {
   ojson a = ojson::array();
   for (unsigned char c : s) a.push_back(static_cast<int>(c));
@@ -84,10 +79,7 @@ std::optional<ApiError> check_model_field(const json& body, const std::string& s
   auto m = body.find("model");
   if (m == body.end() || m->is_null()) return std::nullopt;
   if (!m->is_string()) return bad_request("model must be a string", "model");
-  if (m->get<std::string>() == served_model_name) return std::nullopt;
-  ApiError e = not_found_error("The model `" + m->get<std::string>() + "` does not exist.", "model_not_found");
-  e.param = "model";
-  return e;
+  return check_model_name(m->get<std::string>(), served_model_name);
 }
 
 constexpr int kMaxChoicesPerRequest = 4096;
@@ -97,15 +89,13 @@ struct ChoiceState {
   int index = 0;
   int prompt_index = 0;
   std::shared_ptr<RequestStream> stream;
-  std::unique_ptr<IncrementalDetokenizer> detokenizer;
-  StopStringMatcher stop;
+  std::unique_ptr<ChoiceDecoder> decoder;
   std::string text;           // all text (JSON) / text since the last chunk (SSE)
   ojson chat_logprobs = ojson::array();  // entries (all, or since the last chunk)
   ojson lp_tokens = ojson::array();      // completions' legacy logprobs, same scope
   ojson lp_token_logprobs = ojson::array();
   ojson lp_top_logprobs = ojson::array();
   ojson lp_text_offset = ojson::array();
-  size_t text_code_points = 0;  // detokenized so far (for text_offset)
   int num_prompt_tokens = 0;
   int num_cached_tokens = 0;
   int num_output_tokens = 0;
@@ -153,9 +143,8 @@ class Generation : public std::enable_shared_from_this<Generation> {
         c.prompt_index = static_cast<int>(p);
         c.stream = std::move(*stream);
         c.num_prompt_tokens = static_cast<int>(prompts_[p].ids.size());
-        c.detokenizer = std::make_unique<IncrementalDetokenizer>(ctx_->tokenizer, prompts_[p].ids,
-                                                                 spec_.skip_special_tokens);
-        c.stop = StopStringMatcher(spec_.stop, spec_.include_stop_str_in_output);
+        c.decoder = std::make_unique<ChoiceDecoder>(ctx_->tokenizer, prompts_[p].ids, spec_.skip_special_tokens,
+                                                    spec_.stop, spec_.include_stop_str_in_output);
         choices_.push_back(std::move(c));
       }
     }
@@ -265,28 +254,15 @@ class Generation : public std::enable_shared_from_this<Generation> {
       }
       c.last_token_time = now;
     }
-    for (size_t k = 0; k < out.new_tokens.size(); ++k) {
-      const SampledToken& token = out.new_tokens[k];
+    DecodedOutput decoded = c.decoder->push(out, [&](const SampledToken& token) {
       ++c.num_output_tokens;
       if (spec_.want_logprobs) add_logprobs(c, token);
-      // The EOS / stop token that ended the request counts (usage, logprobs) but is not text.
-      const bool stop_token = out.finished && out.finish_reason == FinishReason::kStop && k + 1 == out.new_tokens.size();
-      if (stop_token) break;
-      std::string delta = c.detokenizer->push(token.token_id);
-      c.text_code_points += count_code_points(delta);
-      c.text += c.stop.push(delta);
-      if (c.stop.stopped()) {
-        if (!out.finished) ctx_->engine.cancel(c.stream->request_id());
-        return finish_choice(c, "stop");
-      }
-    }
-    if (!out.finished) return;
-    std::string tail = c.detokenizer->flush();
-    c.text_code_points += count_code_points(tail);
-    c.text += c.stop.push(tail);
-    if (c.stop.stopped()) return finish_choice(c, "stop");
-    c.text += c.stop.flush();
-    switch (out.finish_reason) {
+    });
+    c.text += decoded.text;
+    if (decoded.cancel_request) ctx_->engine.cancel(c.stream->request_id());
+    switch (decoded.finish_reason) {
+      case FinishReason::kNone:
+        return;
       case FinishReason::kStop:
         return finish_choice(c, "stop");
       case FinishReason::kLength:
@@ -298,7 +274,7 @@ class Generation : public std::enable_shared_from_this<Generation> {
                       : api_error_from_status(out.error);
         if (!first_error_) first_error_ = c.error;
         return finish_choice(c, "error");
-      default:
+      case FinishReason::kAbort:
         if (!client_gone_ && !error_cancelled_) {
           c.error = service_unavailable("the server is shutting down; the request was aborted");
           if (!first_error_) first_error_ = c.error;
@@ -325,7 +301,7 @@ class Generation : public std::enable_shared_from_this<Generation> {
     c.lp_tokens.push_back(text);
     c.lp_token_logprobs.push_back(json_logprob(t.logprob));
     c.lp_top_logprobs.push_back(std::move(top));
-    c.lp_text_offset.push_back(c.text_code_points);
+    c.lp_text_offset.push_back(c.decoder->text_code_points());
   }
 
   std::string token_text(int32_t id) const {
@@ -507,18 +483,6 @@ class Generation : public std::enable_shared_from_this<Generation> {
   std::optional<ApiError> first_error_;
 };
 
-// Constant-time comparison, so the key cannot be guessed byte by byte from response times.
-bool constant_time_equal(std::string_view a, std::string_view b) {
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  const size_t n = std::max(a.size(), b.size());
-  for (size_t i = 0; i < n; ++i) {
-    const unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
-    const unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
-    diff |= x ^ y;
-  }
-  return diff == 0;
-}
-
 }  // namespace
 
 OpenAiService::OpenAiService(Engine& engine, const Tokenizer& tokenizer, const ChatPromptRenderer& chat,
@@ -529,18 +493,7 @@ OpenAiService::OpenAiService(Engine& engine, const Tokenizer& tokenizer, const C
 }
 
 bool OpenAiService::authorized(const HttpRequest& request) const {
-  if (options_.api_key.empty()) return true;
-  auto header = request.header("authorization");
-  if (!header) return false;
-  std::string_view value = *header;
-  constexpr std::string_view kBearer = "Bearer ";
-  if (value.size() < kBearer.size()) return false;
-  for (size_t i = 0; i < kBearer.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(value[i])) != std::tolower(static_cast<unsigned char>(kBearer[i]))) {
-      return false;
-    }
-  }
-  return constant_time_equal(value.substr(kBearer.size()), options_.api_key);
+  return authorization_matches(request.header("authorization"), options_.api_key);
 }
 
 void OpenAiService::handle(const std::shared_ptr<HttpExchange>& exchange) {
@@ -674,50 +627,19 @@ void OpenAiService::handle_generation(const std::shared_ptr<HttpExchange>& excha
   // Context window and KV-cache checks, with the numbers (as vLLM words them).
   const int max_model_len = engine_.max_model_len();
   const int kv_tokens = engine_.config().num_kv_blocks * engine_.config().block_size;
-  const char* input_name = chat ? "messages" : "prompt";
+  PromptFieldNames fields;
+  if (chat) {
+    fields.input = "messages";
+    fields.zero_max_tokens = "max_completion_tokens";
+    if (body.contains("max_completion_tokens")) fields.max_tokens = "max_completion_tokens";
+  }
   auto gen = std::make_shared<Generation>(context_, exchange, spec, arrival);
   const bool no_generation = !chat && spec.echo && spec.max_tokens && *spec.max_tokens == 0;
   for (auto& [ids, text] : prompts) {
-    const int p = static_cast<int>(ids.size());
-    if (p == 0) return fail(bad_request(std::string(input_name) + " is empty (no tokens)", input_name));
-    if (p >= max_model_len) {
-      return fail(bad_request("This model's maximum context length is " + std::to_string(max_model_len) +
-                                  " tokens. However, your request has " + std::to_string(p) +
-                                  " input tokens. Please reduce the length of the input " + input_name + ".",
-                              input_name));
-    }
     int max_tokens = 0;
-    if (spec.max_tokens) {
-      max_tokens = *spec.max_tokens;
-      if (max_tokens == 0 && !no_generation) {
-        return fail(bad_request("max_tokens must be at least 1", chat ? "max_completion_tokens" : "max_tokens"));
-      }
-      if (static_cast<long long>(p) + max_tokens > max_model_len) {
-        return fail(bad_request("This model's maximum context length is " + std::to_string(max_model_len) +
-                                    " tokens. However, you requested " + std::to_string(static_cast<long long>(p) + max_tokens) +
-                                    " tokens (" + std::to_string(p) + " in the " + input_name + ", " +
-                                    std::to_string(max_tokens) + " in the completion). Please reduce the length of the " +
-                                    input_name + " or completion.",
-                                chat && body.contains("max_completion_tokens") ? "max_completion_tokens" : "max_tokens"));
-      }
-      if (p + max_tokens > kv_tokens) {
-        return fail(bad_request("The request may need " + std::to_string(p + max_tokens) + " tokens of KV cache (" +
-                                    std::to_string(p) + " in the " + input_name + ", " + std::to_string(max_tokens) +
-                                    " in the completion), but the whole cache holds " + std::to_string(kv_tokens) +
-                                    " tokens. Reduce max_tokens, or start the server with a larger --kv-cache-mb.",
-                                "max_tokens"));
-      }
-    } else {
-      // Unspecified: the rest of the context window (vLLM), capped by generation_config.json
-      // and by what the KV cache can hold for one request.
-      max_tokens = std::min(max_model_len, kv_tokens) - p;
-      if (spec.default_max_tokens && *spec.default_max_tokens > 0) max_tokens = std::min(max_tokens, *spec.default_max_tokens);
-      if (max_tokens < 1) {
-        return fail(bad_request("The " + std::string(input_name) + " has " + std::to_string(p) +
-                                    " tokens, which leaves no room in the KV cache (" + std::to_string(kv_tokens) +
-                                    " tokens) to generate.",
-                                input_name));
-      }
+    if (auto e = resolve_max_tokens(spec, static_cast<int>(ids.size()), max_model_len, kv_tokens, no_generation, fields,
+                                    max_tokens)) {
+      return fail(*e);
     }
     gen->add_prompt(std::move(ids), std::move(text), max_tokens);
   }

@@ -1,6 +1,7 @@
 // Request-field parsing: every type or range error names its parameter.
 #include "server/openai/request_parsing.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -278,6 +279,58 @@ std::optional<ApiError> parse_completion_prompts(const json& body, std::vector<P
     }
   } else {
     return bad();
+  }
+  return std::nullopt;
+}
+
+std::optional<ApiError> check_model_name(const std::string& requested, const std::string& served_model_name) {
+  if (requested == served_model_name) return std::nullopt;
+  ApiError e = not_found_error("The model `" + requested + "` does not exist.", "model_not_found");
+  e.param = "model";
+  return e;
+}
+
+std::optional<ApiError> resolve_max_tokens(const GenerationSpec& spec, int num_prompt_tokens, int max_model_len,
+                                           int kv_cache_tokens, bool allow_zero, const PromptFieldNames& fields,
+                                           int& max_tokens) {
+  const int p = num_prompt_tokens;
+  const std::string& input = fields.input;
+  if (p == 0) return bad_request(input + " is empty (no tokens)", input);
+  if (p >= max_model_len) {
+    return bad_request("This model's maximum context length is " + std::to_string(max_model_len) +
+                           " tokens. However, your request has " + std::to_string(p) +
+                           " input tokens. Please reduce the length of the input " + input + ".",
+                       input);
+  }
+  if (spec.max_tokens) {
+    max_tokens = *spec.max_tokens;
+    if (max_tokens == 0 && !allow_zero) return bad_request("max_tokens must be at least 1", fields.zero_max_tokens);
+    if (static_cast<long long>(p) + max_tokens > max_model_len) {
+      return bad_request("This model's maximum context length is " + std::to_string(max_model_len) +
+                             " tokens. However, you requested " +
+                             std::to_string(static_cast<long long>(p) + max_tokens) + " tokens (" + std::to_string(p) +
+                             " in the " + input + ", " + std::to_string(max_tokens) +
+                             " in the completion). Please reduce the length of the " + input + " or completion.",
+                         fields.max_tokens);
+    }
+    if (p + max_tokens > kv_cache_tokens) {
+      return bad_request("The request may need " + std::to_string(p + max_tokens) + " tokens of KV cache (" +
+                             std::to_string(p) + " in the " + input + ", " + std::to_string(max_tokens) +
+                             " in the completion), but the whole cache holds " + std::to_string(kv_cache_tokens) +
+                             " tokens. Reduce max_tokens, or start the server with a larger --kv-cache-mb.",
+                         "max_tokens");
+    }
+    return std::nullopt;
+  }
+  max_tokens = std::min(max_model_len, kv_cache_tokens) - p;
+  if (spec.default_max_tokens && *spec.default_max_tokens > 0) {
+    max_tokens = std::min(max_tokens, *spec.default_max_tokens);
+  }
+  if (max_tokens < 1) {
+    return bad_request("The " + input + " has " + std::to_string(p) +
+                           " tokens, which leaves no room in the KV cache (" + std::to_string(kv_cache_tokens) +
+                           " tokens) to generate.",
+                       input);
   }
   return std::nullopt;
 }

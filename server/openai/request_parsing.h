@@ -46,6 +46,24 @@ std::optional<ApiError> parse_generation_spec(const nlohmann::json& body, bool c
 // of token-id lists.
 std::optional<ApiError> parse_completion_prompts(const nlohmann::json& body, std::vector<PromptInput>& prompts);
 
+// The request's `model` must name the served model when set (404 otherwise, as OpenAI and vLLM).
+std::optional<ApiError> check_model_name(const std::string& requested, const std::string& served_model_name);
+
+// The request fields that resolve_max_tokens' errors name.
+struct PromptFieldNames {
+  std::string input = "prompt";               // the prompt (chat: messages)
+  std::string max_tokens = "max_tokens";      // the length limit over the context window
+  std::string zero_max_tokens = "max_tokens";  // the length limit when it is 0
+};
+
+// Context-window and KV-cache checks of one prompt of `num_prompt_tokens` tokens (worded as
+// vLLM's), and the max_tokens it runs with: the request's, or else the rest of the context
+// window, capped by generation_config.json and by what the KV cache can hold for one request.
+// `allow_zero`: max_tokens 0 is valid (completions with echo answer without generating).
+std::optional<ApiError> resolve_max_tokens(const GenerationSpec& spec, int num_prompt_tokens, int max_model_len,
+                                           int kv_cache_tokens, bool allow_zero, const PromptFieldNames& fields,
+                                           int& max_tokens);
+
 // A JSON body's nesting depth, by a linear scan that skips strings (guards the parser).
 int json_nesting_depth(std::string_view text);
 
