@@ -1,6 +1,6 @@
-// `strata serve`: loads a checkpoint and serves the OpenAI-compatible HTTP API until SIGINT or
-// SIGTERM, then drains (stops accepting, lets running requests finish up to a grace period,
-// aborts the rest) and exits 0.
+// `strata serve`: loads a checkpoint and serves the OpenAI-compatible HTTP API and the gRPC
+// API (proto/strata.proto) until SIGINT or SIGTERM, then drains (stops accepting, lets running
+// requests finish up to a grace period, aborts the rest) and exits 0.
 //
 // Settings come from, weakest first: a JSON --config file (keys are flag names, with '-' or
 // '_'), environment variables STRATA_<FLAG_NAME> ('-' -> '_', upper case), command-line flags.
@@ -23,6 +23,7 @@
 #include "engine/tokenizer/tokenizer.h"
 #include "server/cli_args.h"
 #include "server/cli_common.h"
+#include "server/grpc/grpc_service.h"
 #include "server/http/http_server.h"
 #include "server/metrics/metrics.h"
 #include "server/openai/chat_prompt.h"
@@ -37,6 +38,8 @@ std::vector<FlagSpec> serve_flag_specs() {
   const std::vector<FlagSpec> serve = {
       {"host", "address to listen on (0.0.0.0 for every interface, e.g. in a container)", true, "127.0.0.1"},
       {"port", "TCP port to listen on (0: any free port; the log says which)", true, "8000"},
+      {"grpc-port", "TCP port of the gRPC API on --host (0: any free port, the log says which; -1: no gRPC)", true,
+       "50051"},
       {"served-model-name", "model id of the API (the `model` field, /v1/models)", true, "the model folder's name"},
       {"api-key", "require 'Authorization: Bearer KEY' on /v1/* routes (or env STRATA_API_KEY)", true, ""},
       {"max-queue", "most requests waiting for the engine; more get HTTP 429 (0: unbounded)", true, "0"},
@@ -132,7 +135,9 @@ int run_serve(int argc, char** argv) {
                  "the environment, which wins over the file. Switches take true/false in both.\n"
                  "\nRoutes: POST /v1/completions, POST /v1/chat/completions (JSON or SSE with \"stream\": true),\n"
                  "GET /v1/models, POST /tokenize, POST /detokenize, GET /health, GET /ready, GET /metrics\n"
-                 "(Prometheus). --api-key guards the /v1 routes only. Chat messages are rendered with the\n"
+                 "(Prometheus). gRPC (--grpc-port): strata.v1.Strata (Generate, Tokenize, ListModels; see\n"
+                 "proto/strata.proto) and grpc.health.v1.Health. --api-key guards the /v1 routes and the\n"
+                 "strata.v1 methods (metadata 'authorization: Bearer KEY'), not health. Chat messages are rendered with the\n"
                  "checkpoint's chat template (tokenizer_config.json or chat_template.jinja, or --chat-template);\n"
                  "without one, with ChatML: <|im_start|>{role}\\n{content}<|im_end|>\\n ... <|im_start|>assistant\\n.\n"
                  "The server listens on 127.0.0.1 by default; use --host 0.0.0.0 in a container.\n";
@@ -198,6 +203,7 @@ int run_serve(int argc, char** argv) {
   HttpServerOptions http;
   http.host = args.get("host", "127.0.0.1");
   const long long port = args.get_int("port", 8000);
+  const long long grpc_port = args.get_int("grpc-port", 50051);
   const long long max_queue = args.get_int("max-queue", 0);
   const long long max_body = args.get_int("max-body-bytes", 8ll << 20);
   const long long io_threads = args.get_int("io-threads", 2);
@@ -208,6 +214,10 @@ int run_serve(int argc, char** argv) {
   }
   if (port < 0 || port > 65535) {
     std::cerr << "strata serve: --port must be in [0, 65535]\n";
+    return 2;
+  }
+  if (grpc_port < -1 || grpc_port > 65535) {
+    std::cerr << "strata serve: --grpc-port must be in [0, 65535], or -1 for no gRPC\n";
     return 2;
   }
   if (max_queue < 0 || max_body <= 0 || io_threads <= 0 || io_threads > 256 || grace_s < 0) {
@@ -274,6 +284,26 @@ int run_serve(int argc, char** argv) {
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   OpenAiService service(e, **tokenizer, **chat, metrics, service_options);
 
+  std::unique_ptr<GrpcServer> grpc_server;
+  if (grpc_port >= 0) {
+    GrpcServerOptions grpc_options;
+    grpc_options.host = http.host;
+    grpc_options.port = static_cast<int>(grpc_port);
+    grpc_options.served_model_name = served_name;
+    grpc_options.model_dir = config->model_dir;
+    grpc_options.api_key = api_key;
+    grpc_options.created_unix_s = service_options.created_unix_s;
+    grpc_options.max_message_bytes = http.max_body_bytes;
+    auto started = GrpcServer::start(e, **tokenizer, metrics, grpc_options);
+    if (!started.ok()) {
+      spdlog::error("{}", started.status().message());
+      return 1;
+    }
+    grpc_server = std::move(*started);
+    // Before the HTTP line, which tests wait for: both ports are known once it appears.
+    spdlog::info("listening on grpc://{} (gRPC: strata.v1.Strata, grpc.health.v1.Health)", grpc_server->address());
+  }
+
   auto server = HttpServer::start(http, [&service](std::shared_ptr<HttpExchange> ex) { service.handle(ex); });
   if (!server.ok()) {
     spdlog::error("{}", server.status().message());
@@ -300,6 +330,13 @@ int run_serve(int argc, char** argv) {
   spdlog::info("signal {}: no new requests; running ones may finish within {} s", signal_number, grace_s);
   service.set_draining();
   (*server)->stop_accepting();
+  // gRPC stops taking calls at once; running ones finish (or are aborted with the engine's
+  // requests below) within the grace period, plus a little for their last messages.
+  std::thread grpc_stopper;
+  if (grpc_server) {
+    grpc_server->set_draining();
+    grpc_stopper = std::thread([&] { grpc_server->shutdown(static_cast<int>(grace_s * 1000) + 3000); });
+  }
   e.shutdown(static_cast<int>(grace_s * 1000));
   // Aborted requests now answer with an error; give their last bytes a moment to leave.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
@@ -307,6 +344,7 @@ int run_serve(int argc, char** argv) {
          std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  if (grpc_stopper.joinable()) grpc_stopper.join();
   (*server)->stop();
   spdlog::info("stopped");
   return 0;
