@@ -80,13 +80,17 @@ def strata_bin():
 
 class Server:
     """A running `strata serve`; use as a context manager. Stopping sends SIGTERM and checks
-    that the process exits 0 (the graceful-shutdown contract)."""
+    that the process exits 0 (the graceful-shutdown contract). The gRPC API gets a free port
+    too unless `flags` set --grpc-port; `grpc_target` is its "127.0.0.1:port" (None when off)."""
 
     def __init__(self, *flags, model=None, env=None, start_timeout=60):
         self.model = model or model_dir()
         self.log_path = os.path.join(work_dir(), f"serve-{os.getpid()}-{int(time.time() * 1e6)}.log")
         self.log = open(self.log_path, "w+")
-        cmd = [strata_bin(), "serve", "--model", self.model, "--port", "0", *flags]
+        cmd = [strata_bin(), "serve", "--model", self.model, "--port", "0"]
+        if not any(str(f).split("=")[0] == "--grpc-port" for f in flags):
+            cmd += ["--grpc-port", "0"]  # the default, 50051, would clash between tests run in parallel
+        cmd += list(flags)
         full_env = dict(os.environ)
         full_env.update(env or {})
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=full_env)
@@ -106,6 +110,10 @@ class Server:
             raise RuntimeError("strata serve did not start in time:\n" + self.log_text())
         self.host = "127.0.0.1"
         self.url = f"http://{self.host}:{self.port}"
+        # strata serve logs the gRPC address before the HTTP one.
+        m = re.search(r"listening on grpc://\S+:(\d+)", self.log_text())
+        self.grpc_port = int(m.group(1)) if m else None
+        self.grpc_target = f"{self.host}:{self.grpc_port}" if m else None
 
     def log_text(self):
         with open(self.log_path, errors="replace") as f:
