@@ -20,10 +20,21 @@ std::vector<FlagSpec> engine_flag_specs() {
   };
 }
 
+// The embedded default model ships as models/default in the source tree and in bundles. Look
+// beside the binary first (bundle: <root>/bin/strata, build tree: <root>/build/bin/strata), so
+// that the default works from any working directory; then the working directory.
 std::string default_model_dir() {
 #ifdef STRATA_DEFAULT_MODEL_DIR
   return STRATA_DEFAULT_MODEL_DIR;
 #else
+  std::error_code ec;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    for (const char* up : {"..", "../.."}) {
+      const auto candidate = (exe.parent_path() / up / "models/default").lexically_normal();
+      if (std::filesystem::is_regular_file(candidate / "config.json", ec)) return candidate.string();
+    }
+  }
   return "models/default";
 #endif
 }
