@@ -7,6 +7,7 @@ streamed; that greedy output, stop strings, logprobs and Tokenize agree with the
 ListModels and health work; that bad requests get INVALID_ARGUMENT / NOT_FOUND naming the field;
 that cancelled calls, passed deadlines and a full queue leave nothing running and every KV block
 free; and that --api-key guards the strata.v1 methods but not health."""
+import atexit
 import importlib
 import math
 import os
@@ -37,6 +38,7 @@ def load_stubs():
         skip("protoc or grpc_python_plugin missing (Debian: protobuf-compiler, protobuf-compiler-grpc)")
     proto_dir = os.path.join(source_dir(), "proto")
     out = tempfile.mkdtemp(prefix="grpc_stubs_", dir=work_dir())
+    atexit.register(shutil.rmtree, out, ignore_errors=True)
     subprocess.run([protoc, "-I", proto_dir, f"--python_out={out}", f"--grpc_python_out={out}",
                     f"--plugin=protoc-gen-grpc_python={plugin}", "strata.proto", "health.proto"], check=True)
     sys.path.insert(0, out)
