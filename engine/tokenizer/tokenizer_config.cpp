@@ -2,6 +2,7 @@
 // ({"content": "<s>", ...}); chat_template may be a string or a list of named templates.
 #include "engine/tokenizer/tokenizer_config.h"
 
+#include <climits>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -47,6 +48,32 @@ Result<std::string> read_chat_template(const Json& config) {
   return invalid_argument(std::string(kFile) + ": chat_template must be a string or a list of {name, template}");
 }
 
+// {"32000": {"content": "<pad>", "special": true, ...}, ...} as parse_added_tokens' array form.
+Result<std::vector<AddedToken>> read_added_tokens_decoder(const Json& config) {
+  auto it = config.find("added_tokens_decoder");
+  if (it == config.end() || it->is_null()) return std::vector<AddedToken>();
+  const std::string where = std::string(kFile) + ": added_tokens_decoder";
+  if (!it->is_object()) return invalid_argument(where + " must be an object keyed by token id");
+  Json tokens = Json::array();
+  for (const auto& [key, value] : it->items()) {
+    size_t used = 0;
+    long long id = -1;
+    try {
+      id = std::stoll(key, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != key.size() || id < 0 || id > INT32_MAX) {
+      return invalid_argument(where + ": key '" + key + "' is not a token id");
+    }
+    if (!value.is_object()) return invalid_argument(where + "[" + key + "] must be an object");
+    Json token = value;
+    token["id"] = id;
+    tokens.push_back(std::move(token));
+  }
+  return parse_added_tokens(tokens, where);
+}
+
 }  // namespace
 
 Result<std::string> read_file(const std::string& path) {
@@ -78,6 +105,7 @@ Result<TokenizerConfig> read_tokenizer_config(const std::string& model_dir) {
     STRATA_ASSIGN_OR_RETURN(auto clean_up, read_optional_bool(json, "clean_up_tokenization_spaces"));
     config.clean_up_tokenization_spaces = clean_up.value_or(false);
     STRATA_ASSIGN_OR_RETURN(config.chat_template, read_chat_template(json));
+    STRATA_ASSIGN_OR_RETURN(config.added_tokens, read_added_tokens_decoder(json));
   }
   // Recent transformers write the template to its own file.
   if (config.chat_template.empty()) {

@@ -4,8 +4,10 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "engine/core/status.h"
+#include "engine/tokenizer/added_vocabulary.h"
 
 namespace strata::tokenizer {
 
@@ -18,6 +20,9 @@ struct TokenizerConfig {
   std::optional<bool> add_eos_token;
   bool clean_up_tokenization_spaces = false;
   std::string chat_template;
+  // "added_tokens_decoder": tokens split out of the input before the model tokenizes it (what
+  // transformers' slow and SentencePiece-based tokenizers do with <s>, <|user|>, ...).
+  std::vector<AddedToken> added_tokens;
 };
 
 // Reads `model_dir`/tokenizer_config.json; a missing file gives the defaults (present = false),

@@ -129,5 +129,44 @@ TEST_F(SentencePieceTokenizerTest, DecodeShowsOrSkipsSpecialTokens) {
   EXPECT_EQ(tok->decode(ids, false), "<s>hello</s>  world");
 }
 
+// tokenizer_config.json's added_tokens_decoder: <s>, </s> and a chat token beyond the
+// SentencePiece vocabulary, as transformers' LlamaTokenizer splits them out of the input.
+constexpr const char* kAddedTokensConfig = R"({
+  "added_tokens_decoder": {
+    "1": {"content": "<s>", "lstrip": false, "normalized": false, "rstrip": false, "single_word": false, "special": true},
+    "2": {"content": "</s>", "lstrip": false, "normalized": false, "rstrip": false, "single_word": false, "special": true},
+    "420": {"content": "<|user|>", "lstrip": false, "normalized": false, "rstrip": false, "single_word": false, "special": true}
+  }
+})";
+
+TEST_F(SentencePieceTokenizerTest, AddedTokensAreSplitOutAndChunksEncodedAlone) {
+  auto tok = load(kAddedTokensConfig);
+  ASSERT_TRUE(tok);
+  EXPECT_EQ(tok->vocab_size(), 421);  // the added token past the model's 420 pieces
+  EXPECT_EQ(tok->token_to_id("<|user|>"), 420);
+  EXPECT_EQ(tok->id_to_token(420), "<|user|>");
+  EXPECT_TRUE(tok->is_special(420));
+  const Ids hello = tok->encode("hello", false);
+  const Ids world = tok->encode("world", false);
+  Ids expected = {1, 420};
+  expected.insert(expected.end(), hello.begin(), hello.end());
+  expected.push_back(2);
+  expected.insert(expected.end(), world.begin(), world.end());  // its own dummy prefix
+  EXPECT_EQ(tok->encode("<s><|user|>hello</s>world", false), expected);
+  EXPECT_EQ(tok->decode(expected, false), "<s><|user|>hello</s> world");
+  EXPECT_EQ(tok->decode(expected, true), "hello world");
+}
+
+TEST_F(SentencePieceTokenizerTest, AddedTokensDecoderErrorsNameTheField) {
+  for (const char* config : {R"({"added_tokens_decoder": []})", R"({"added_tokens_decoder": {"x": {"content": "a"}}})",
+                             R"({"added_tokens_decoder": {"5": {"special": true}}})"}) {
+    dir_->write("tokenizer_config.json", config);
+    auto tokenizer = load_tokenizer(dir_->str());
+    ASSERT_FALSE(tokenizer.ok()) << config;
+    EXPECT_NE(tokenizer.status().message().find("added_tokens_decoder"), std::string::npos)
+        << tokenizer.status().message();
+  }
+}
+
 }  // namespace
 }  // namespace strata::tokenizer
