@@ -12,7 +12,7 @@ Result<std::unique_ptr<EngineCore>> EngineCore::create(const EngineConfig& confi
   EngineConfig& c = core->config_;
   STRATA_ASSIGN_OR_RETURN(ModelConfig model_config, load_model_config(c.model_dir));
   STRATA_ASSIGN_OR_RETURN(core->generation_defaults_, load_generation_defaults(c.model_dir));
-  STRATA_ASSIGN_OR_RETURN(auto model, LlamaModel::load(c.model_dir, model_config));
+  STRATA_ASSIGN_OR_RETURN(auto model, LlamaModel::load(c.model_dir, model_config, {.format = c.load_format}));
 
   if (c.block_size <= 0) return invalid_argument("block_size must be positive");
   if (c.max_model_len <= 0) c.max_model_len = model_config.max_position_embeddings;

@@ -11,6 +11,7 @@
 
 #include "engine/core/status.h"
 #include "engine/kv/kv_cache_manager.h"
+#include "engine/model/load_format.h"
 #include "engine/model/model_config.h"
 #include "engine/runner/model_runner.h"
 #include "engine/sampling/sampler.h"
@@ -20,6 +21,7 @@ namespace strata {
 
 struct EngineConfig {
   std::string model_dir;
+  LoadFormat load_format = LoadFormat::kAuto;  // kDummy: random weights from config.json alone
   int block_size = 16;
   int num_kv_blocks = 0;  // 0: derived from kv_cache_bytes (capped at what max_num_seqs need)
   size_t kv_cache_bytes = size_t{256} << 20;

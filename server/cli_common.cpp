@@ -9,6 +9,10 @@ std::vector<FlagSpec> engine_flag_specs() {
   return {
       {"model", "Hugging Face checkpoint folder (config.json, *.safetensors, tokenizer files)", true,
        "the embedded default model"},
+      {"load-format",
+       "where the weights come from: auto (= safetensors), safetensors, or dummy (random weights from "
+       "config.json alone, no weight files read; for benchmarks and shape checks)",
+       true, "auto"},
       {"max-num-seqs", "most requests running at once", true, "256"},
       {"max-num-batched-tokens", "most tokens one engine step computes", true, "2048"},
       {"max-model-len", "context window in tokens", true, "the model's max_position_embeddings"},
@@ -44,6 +48,11 @@ Result<EngineConfig> engine_config_from_flags(CliArgs& args) {
   c.model_dir = args.get("model", default_model_dir());
   if (!std::filesystem::is_directory(c.model_dir)) {
     return not_found("--model " + c.model_dir + " is not a folder");
+  }
+  if (auto format = parse_load_format(args.get("load-format", "auto")); format.ok()) {
+    c.load_format = *format;
+  } else {
+    return invalid_argument("--load-format: " + format.status().message());
   }
   c.max_num_seqs = static_cast<int>(args.get_int("max-num-seqs", c.max_num_seqs));
   c.max_num_batched_tokens = static_cast<int>(args.get_int("max-num-batched-tokens", c.max_num_batched_tokens));

@@ -2,12 +2,20 @@
 // sequence of kernels/cpu ops over a ragged batch and a paged fp32 KV cache.
 #include "engine/model/llama_model.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <functional>
+#include <new>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "engine/model/dummy_weights.h"
 #include "engine/model/safetensors.h"
 #include "kernels/cpu/activation.h"
 #include "kernels/cpu/embedding.h"
@@ -36,6 +44,35 @@ struct LayerWeights {
 };
 
 size_t float_bytes(const std::vector<float>& v) { return v.size() * sizeof(float); }
+
+// Produces one named tensor of the given shape as f32 (from a checkpoint, or dummy values).
+using ReadTensor =
+    std::function<Status(const std::string& name, const std::vector<int64_t>& shape, std::vector<float>& out)>;
+
+// HF: Llama and Qwen3 give o_proj a bias whenever attention_bias is set; Qwen2 never does.
+bool has_o_proj_bias(const ModelConfig& c) { return c.attention_bias && c.arch != ModelArch::kQwen2; }
+
+// MemAvailable from /proc/meminfo, or nothing where the kernel does not say.
+std::optional<uint64_t> available_memory_bytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  uint64_t kib = 0;
+  std::string unit;
+  while (in >> key >> kib >> unit) {
+    if (key == "MemAvailable:") return kib * 1024;
+  }
+  return std::nullopt;
+}
+
+std::string format_bytes(uint64_t bytes) {
+  char text[32];
+  if (bytes >= (1ull << 30)) {
+    std::snprintf(text, sizeof(text), "%.2f GiB", static_cast<double>(bytes) / (1ull << 30));
+  } else {
+    std::snprintf(text, sizeof(text), "%.2f MiB", static_cast<double>(bytes) / (1ull << 20));
+  }
+  return text;
+}
 
 // Appends `part` to `fused` (row-major matrices stacked along rows; vectors concatenated).
 void append(std::vector<float>& fused, const std::vector<float>& part) {
@@ -83,23 +120,21 @@ struct LlamaModel::Impl {
 
   const float* lm_head_weight() const { return lm_head.empty() ? embed_tokens.data() : lm_head.data(); }
 
-  Status load_weights(const SafetensorsCheckpoint& ckpt);
+  Status load_weights(const ReadTensor& read_tensor);
   Status validate(const ForwardBatch& batch, const KvCacheStorage& kv, std::span<float> logits) const;
   void prepare_paging(const ForwardBatch& batch, int block_size, int& max_blocks_per_seq);
 };
 
-Status LlamaModel::Impl::load_weights(const SafetensorsCheckpoint& ckpt) {
+Status LlamaModel::Impl::load_weights(const ReadTensor& read_tensor) {
   const ModelConfig& c = config;
   const int64_t hidden = c.hidden_size, inter = c.intermediate_size, vocab = c.vocab_size;
   const int64_t head_dim = c.head_dim;
   auto read = [&](const std::string& name, std::vector<int64_t> shape, std::vector<float>& out) -> Status {
-    STRATA_ASSIGN_OR_RETURN(out, ckpt.read_f32(name, shape));
-    return Status::ok_status();
+    return read_tensor(name, shape, out);
   };
 
   STRATA_RETURN_IF_ERROR(read("model.embed_tokens.weight", {vocab, hidden}, embed_tokens));
-  // HF: Llama and Qwen3 give o_proj a bias whenever attention_bias is set; Qwen2 never does.
-  const bool o_proj_bias = c.attention_bias && c.arch != ModelArch::kQwen2;
+  const bool o_proj_bias = has_o_proj_bias(c);
   layers.resize(c.num_layers);
   for (int i = 0; i < c.num_layers; ++i) {
     const std::string p = "model.layers." + std::to_string(i) + ".";
@@ -255,7 +290,23 @@ LlamaModel::~LlamaModel() = default;
 const ModelConfig& LlamaModel::config() const { return impl_->config; }
 size_t LlamaModel::weight_bytes() const { return impl_->weight_bytes; }
 
-Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const std::string& model_dir, const ModelConfig& config) {
+int64_t llama_num_parameters(const ModelConfig& c) {
+  const int64_t hidden = c.hidden_size, inter = c.intermediate_size, vocab = c.vocab_size;
+  const int64_t q_dim = static_cast<int64_t>(c.num_heads) * c.head_dim;
+  const int64_t kv_dim = static_cast<int64_t>(c.num_kv_heads) * c.head_dim;
+  int64_t layer = 2 * hidden;              // input and post-attention norms
+  layer += (q_dim + 2 * kv_dim) * hidden;  // q, k, v
+  layer += hidden * q_dim;                 // o
+  layer += 3 * inter * hidden;             // gate, up, down
+  if (c.attention_bias) layer += q_dim + 2 * kv_dim;
+  if (c.qk_norm) layer += 2 * c.head_dim;
+  if (has_o_proj_bias(c)) layer += hidden;
+  const int64_t embeddings = vocab * hidden * (c.tie_word_embeddings ? 1 : 2);
+  return embeddings + c.num_layers * layer + hidden;
+}
+
+Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const std::string& model_dir, const ModelConfig& config,
+                                                     const ModelLoadOptions& options) {
   if (config.vocab_size <= 0 || config.hidden_size <= 0 || config.intermediate_size <= 0 || config.num_layers <= 0 ||
       config.num_heads <= 0 || config.num_kv_heads <= 0 || config.head_dim <= 0) {
     return invalid_argument(model_dir + ": model config has a non-positive dimension");
@@ -267,7 +318,6 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const std::string& model_di
   if (config.head_dim % 2 != 0) {
     return invalid_argument(model_dir + ": head_dim (" + std::to_string(config.head_dim) + ") must be even");
   }
-  STRATA_ASSIGN_OR_RETURN(auto checkpoint, SafetensorsCheckpoint::open(model_dir));
   std::unique_ptr<LlamaModel> model(new LlamaModel());
   Impl& impl = *model->impl_;
   impl.config = config;
@@ -275,7 +325,35 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const std::string& model_di
   impl.kv_dim = config.num_kv_heads * config.head_dim;
   impl.qkv_dim = impl.q_dim + 2 * impl.kv_dim;
   impl.inv_freq = make_inv_freq(config);
-  STRATA_RETURN_IF_ERROR(impl.load_weights(*checkpoint));
+  if (options.format != LoadFormat::kDummy) {
+    STRATA_ASSIGN_OR_RETURN(auto checkpoint, SafetensorsCheckpoint::open(model_dir));
+    STRATA_RETURN_IF_ERROR(impl.load_weights(
+        [&](const std::string& name, const std::vector<int64_t>& shape, std::vector<float>& out) -> Status {
+          STRATA_ASSIGN_OR_RETURN(out, checkpoint->read_f32(name, shape));
+          return Status::ok_status();
+        }));
+    return model;
+  }
+
+  const int64_t num_params = llama_num_parameters(config);
+  const uint64_t bytes = static_cast<uint64_t>(num_params) * sizeof(float);
+  const std::string what = model_dir + ": dummy weights (" + config.architecture + ", " + std::to_string(num_params) +
+                           " parameters) need " + format_bytes(bytes) + " as fp32";
+  spdlog::info("{}; no weight file is read", what);
+  if (const auto available = available_memory_bytes(); available && bytes > *available) {
+    return resource_exhausted(what + ", but only " + format_bytes(*available) + " of memory is available");
+  }
+  try {
+    STRATA_RETURN_IF_ERROR(impl.load_weights(
+        [&](const std::string& name, const std::vector<int64_t>& shape, std::vector<float>& out) -> Status {
+          size_t numel = 1;
+          for (int64_t d : shape) numel *= static_cast<size_t>(d);
+          fill_dummy_tensor(name, options.dummy_seed, numel, out);
+          return Status::ok_status();
+        }));
+  } catch (const std::bad_alloc&) {
+    return resource_exhausted(what + ", and allocating them failed after " + format_bytes(impl.weight_bytes));
+  }
   return model;
 }
 

@@ -1,6 +1,7 @@
 // LlamaModel: the Llama family (Llama 2/3, Mistral, Qwen2, Qwen3) on the CPU reference backend.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
@@ -8,15 +9,18 @@
 #include "engine/core/status.h"
 #include "engine/model/forward_batch.h"
 #include "engine/model/kv_cache_storage.h"
+#include "engine/model/load_format.h"
 #include "engine/model/model_config.h"
 
 namespace strata {
 
 class LlamaModel {
  public:
-  // Loads weights from the safetensors files in `model_dir` (f32/bf16/f16 -> f32).
-  static Result<std::unique_ptr<LlamaModel>> load(const std::string& model_dir,
-                                                  const ModelConfig& config);
+  // Loads weights from the safetensors files in `model_dir` (f32/bf16/f16 -> f32), or, with
+  // LoadFormat::kDummy, builds deterministic random weights from `config` alone (no file in
+  // `model_dir` is read).
+  static Result<std::unique_ptr<LlamaModel>> load(const std::string& model_dir, const ModelConfig& config,
+                                                  const ModelLoadOptions& options = {});
   ~LlamaModel();
 
   const ModelConfig& config() const;
@@ -31,5 +35,9 @@ class LlamaModel {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// Parameters of a Llama-family model of this shape (embeddings, every layer, final norm, and
+// lm_head unless tied); the CPU backend holds each as one fp32.
+int64_t llama_num_parameters(const ModelConfig& config);
 
 }  // namespace strata
