@@ -327,9 +327,22 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const std::string& model_di
   impl.inv_freq = make_inv_freq(config);
   if (options.format != LoadFormat::kDummy) {
     STRATA_ASSIGN_OR_RETURN(auto checkpoint, SafetensorsCheckpoint::open(model_dir));
+    // Progress in tenths for checkpoints large enough to take a while (fp32 bytes as loaded).
+    const uint64_t total_bytes = static_cast<uint64_t>(llama_num_parameters(config)) * sizeof(float);
+    constexpr uint64_t kProgressMinBytes = 256ull << 20;
+    uint64_t loaded_bytes = 0;
+    int reported_tenths = 0;
     STRATA_RETURN_IF_ERROR(impl.load_weights(
         [&](const std::string& name, const std::vector<int64_t>& shape, std::vector<float>& out) -> Status {
           STRATA_ASSIGN_OR_RETURN(out, checkpoint->read_f32(name, shape));
+          loaded_bytes += out.size() * sizeof(float);
+          const int tenths =
+              static_cast<int>(std::min<uint64_t>(10, loaded_bytes * 10 / std::max<uint64_t>(total_bytes, 1)));
+          if (total_bytes >= kProgressMinBytes && tenths > reported_tenths) {
+            reported_tenths = tenths;
+            spdlog::info("loading weights: {}% ({} of {})", tenths * 10, format_bytes(loaded_bytes),
+                         format_bytes(total_bytes));
+          }
           return Status::ok_status();
         }));
     return model;
