@@ -119,8 +119,6 @@ inline int threads_for(int64_t work, int max_threads) {
 // Grid-stride kernels run at most this many blocks; more rows loop inside the kernel.
 inline constexpr int64_t kMaxGridBlocks = 65536;
 
-inline unsigned grid_for(int64_t rows) {
-  return static_cast<unsigned>(rows < kMaxGridBlocks ? rows : kMaxGridBlocks);
-}
+inline unsigned grid_for(int64_t rows) { return static_cast<unsigned>(rows < kMaxGridBlocks ? rows : kMaxGridBlocks); }
 
 }  // namespace strata::cuda

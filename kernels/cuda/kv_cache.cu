@@ -31,8 +31,8 @@ __global__ void write_kv_cache_kernel(const T* __restrict__ key, int64_t key_str
 }  // namespace
 
 LaunchStatus write_kv_cache(const void* key, int64_t key_stride, const void* value, int64_t value_stride,
-                            const int64_t* slot_mapping, int num_tokens, int num_kv_heads, int head_dim,
-                            void* k_cache, void* v_cache, int64_t num_slots, DType dtype, cudaStream_t stream) {
+                            const int64_t* slot_mapping, int num_tokens, int num_kv_heads, int head_dim, void* k_cache,
+                            void* v_cache, int64_t num_slots, DType dtype, cudaStream_t stream) {
   constexpr const char* kKernel = "write_kv_cache_kernel";
   const ShapeArgs shape = {{"num_tokens", num_tokens}, {"num_kv_heads", num_kv_heads}, {"head_dim", head_dim},
                            {"key_stride", key_stride}, {"value_stride", value_stride}, {"num_slots", num_slots}};

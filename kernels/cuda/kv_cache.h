@@ -17,7 +17,7 @@ namespace strata::cuda {
 //               that to callers; a GPU write there would corrupt memory silently).
 // k_cache, v_cache: [num_blocks, block_size, num_kv_heads, head_dim]; num_slots = num_blocks * block_size
 LaunchStatus write_kv_cache(const void* key, int64_t key_stride, const void* value, int64_t value_stride,
-                            const int64_t* slot_mapping, int num_tokens, int num_kv_heads, int head_dim,
-                            void* k_cache, void* v_cache, int64_t num_slots, DType dtype, cudaStream_t stream);
+                            const int64_t* slot_mapping, int num_tokens, int num_kv_heads, int head_dim, void* k_cache,
+                            void* v_cache, int64_t num_slots, DType dtype, cudaStream_t stream);
 
 }  // namespace strata::cuda

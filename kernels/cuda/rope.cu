@@ -78,13 +78,11 @@ LaunchStatus rope_neox(void* q, int64_t q_stride, int num_q_heads, void* k, int6
     const dim3 block(threads_for(steps, 256));
     const size_t shared_bytes = 2 * static_cast<size_t>(half) * sizeof(float);
     if (vectorized) {
-      rope_neox_kernel<T, kN><<<grid, block, shared_bytes, stream>>>(q_t, q_stride, num_q_heads, k_t, k_stride,
-                                                                     num_k_heads, positions, num_tokens, head_dim,
-                                                                     inv_freq);
+      rope_neox_kernel<T, kN><<<grid, block, shared_bytes, stream>>>(
+          q_t, q_stride, num_q_heads, k_t, k_stride, num_k_heads, positions, num_tokens, head_dim, inv_freq);
     } else {
-      rope_neox_kernel<T, 1><<<grid, block, shared_bytes, stream>>>(q_t, q_stride, num_q_heads, k_t, k_stride,
-                                                                    num_k_heads, positions, num_tokens, head_dim,
-                                                                    inv_freq);
+      rope_neox_kernel<T, 1><<<grid, block, shared_bytes, stream>>>(
+          q_t, q_stride, num_q_heads, k_t, k_stride, num_k_heads, positions, num_tokens, head_dim, inv_freq);
     }
     return check_launch(kKernel, dtype, shape);
   });

@@ -32,8 +32,8 @@ TEST_P(EmbeddingLookupCuda, MatchesCpuTwin) {
     ASSERT_TRUE(d_table.ok() && d_ids.ok() && d_out.ok());
     STRATA_ASSERT_CUDA(d_ids.upload(ids));
     STRATA_ASSERT_CUDA(d_out.poison());
-    STRATA_ASSERT_LAUNCH(cuda::embedding_lookup(d_ids.as<int32_t>(), tokens, d_table.get(), vocab, hidden,
-                                                d_out.get(), dtype(), stream_));
+    STRATA_ASSERT_LAUNCH(cuda::embedding_lookup(d_ids.as<int32_t>(), tokens, d_table.get(), vocab, hidden, d_out.get(),
+                                                dtype(), stream_));
     STRATA_ASSERT_CUDA(cudaStreamSynchronize(stream_));
     EXPECT_TRUE(test::all_close(fetch(d_out), expected, 0.0f)) << "a lookup is an exact copy";
   }
@@ -56,8 +56,8 @@ TEST_P(EmbeddingLookupCuda, OutOfRangeIdsGiveZeroRows) {
   ASSERT_TRUE(d_table.ok() && d_ids.ok() && d_out.ok());
   STRATA_ASSERT_CUDA(d_ids.upload(ids));
   STRATA_ASSERT_CUDA(d_out.poison());
-  STRATA_ASSERT_LAUNCH(cuda::embedding_lookup(d_ids.as<int32_t>(), tokens, d_table.get(), vocab, hidden, d_out.get(),
-                                              dtype(), stream_));
+  STRATA_ASSERT_LAUNCH(
+      cuda::embedding_lookup(d_ids.as<int32_t>(), tokens, d_table.get(), vocab, hidden, d_out.get(), dtype(), stream_));
   STRATA_ASSERT_CUDA(cudaStreamSynchronize(stream_));
   EXPECT_TRUE(test::all_close(fetch(d_out), expected, 0.0f));
 }

@@ -32,8 +32,7 @@ TEST_P(RmsNormCuda, MatchesCpuTwin) {
     DeviceBuffer d_out(d_x.bytes());
     ASSERT_TRUE(d_x.ok() && d_weight.ok() && d_out.ok());
     STRATA_ASSERT_CUDA(d_out.poison());
-    STRATA_ASSERT_LAUNCH(
-        cuda::rms_norm(d_x.get(), d_weight.get(), d_out.get(), rows, dim, kEps, dtype(), stream_));
+    STRATA_ASSERT_LAUNCH(cuda::rms_norm(d_x.get(), d_weight.get(), d_out.get(), rows, dim, kEps, dtype(), stream_));
     STRATA_ASSERT_CUDA(cudaStreamSynchronize(stream_));
     EXPECT_TRUE(test::all_close(fetch(d_out), expected, tol().atol, tol().rtol));
     EXPECT_TRUE(test::all_close(fetch(d_x), x, 0.0f)) << "x must be left unchanged";
@@ -100,8 +99,8 @@ TEST_P(FusedAddRmsNormCuda, OutMayAliasX) {
   DeviceBuffer d_x = test::to_device(x, dtype());
   DeviceBuffer d_weight = test::to_device(weight, dtype());
   ASSERT_TRUE(d_residual.ok() && d_x.ok() && d_weight.ok());
-  STRATA_ASSERT_LAUNCH(cuda::fused_add_rms_norm(d_residual.get(), d_x.get(), d_weight.get(), d_x.get(), rows, dim,
-                                                kEps, dtype(), stream_));
+  STRATA_ASSERT_LAUNCH(cuda::fused_add_rms_norm(d_residual.get(), d_x.get(), d_weight.get(), d_x.get(), rows, dim, kEps,
+                                                dtype(), stream_));
   STRATA_ASSERT_CUDA(cudaStreamSynchronize(stream_));
   EXPECT_TRUE(test::all_close(fetch(d_residual), expected_residual, tol().atol, tol().rtol));
   EXPECT_TRUE(test::all_close(fetch(d_x), expected, 2 * tol().atol, 2 * tol().rtol));
@@ -115,10 +114,10 @@ TEST_P(HeadRmsNormCuda, NormalizesQAndKHeadsOfFusedQkv) {
   struct Shape {
     int tokens, q_heads, kv_heads, head_dim;
   };
-  for (const Shape s : {Shape{1, 2, 1, 64}, Shape{9, 16, 8, 128}, Shape{5, 3, 1, 36}, Shape{3, 4, 2, 256},
-                        Shape{40000, 2, 1, 8}}) {
-    SCOPED_TRACE(std::to_string(s.tokens) + " tokens, " + std::to_string(s.q_heads) + "/" +
-                 std::to_string(s.kv_heads) + " heads of " + std::to_string(s.head_dim));
+  for (const Shape s :
+       {Shape{1, 2, 1, 64}, Shape{9, 16, 8, 128}, Shape{5, 3, 1, 36}, Shape{3, 4, 2, 256}, Shape{40000, 2, 1, 8}}) {
+    SCOPED_TRACE(std::to_string(s.tokens) + " tokens, " + std::to_string(s.q_heads) + "/" + std::to_string(s.kv_heads) +
+                 " heads of " + std::to_string(s.head_dim));
     const int64_t stride = int64_t(s.q_heads + 2 * s.kv_heads) * s.head_dim;
     const auto qkv = test::round_to(test::random_vector(rng, size_t(s.tokens) * stride, -3, 3), dtype());
     const auto q_weight = test::round_to(test::random_vector(rng, s.head_dim, 0.5f, 1.5f), dtype());

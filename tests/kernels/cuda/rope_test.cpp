@@ -48,8 +48,8 @@ class RopeNeoxCuda : public CudaKernelTest {
     const auto inv_freq = inv_freq_table(s.head_dim, theta, llama3);
     std::vector<float> expected = qkv;
     const int64_t k_offset = int64_t(s.q_heads) * s.head_dim;
-    cpu::rope_neox(expected.data(), stride, s.q_heads, expected.data() + k_offset, stride, s.kv_heads,
-                   positions.data(), s.tokens, s.head_dim, inv_freq.data());
+    cpu::rope_neox(expected.data(), stride, s.q_heads, expected.data() + k_offset, stride, s.kv_heads, positions.data(),
+                   s.tokens, s.head_dim, inv_freq.data());
 
     DeviceBuffer d_qkv = test::to_device(qkv, dtype());
     DeviceBuffer d_positions(positions.size() * sizeof(int32_t));
