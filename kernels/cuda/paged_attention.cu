@@ -1,0 +1,254 @@
+// Paged attention launcher: checks the arguments, sizes the decode splits, and launches the
+// split-KV decode kernel (sequences with one new token) and the tiled prefill kernel (the
+// others) on one stream. Each kernel skips the sequences of the other kind by reading
+// query_start, so a mixed batch needs no host-side partition.
+#include <algorithm>
+#include <type_traits>
+
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/paged_attention.h"
+#include "kernels/cuda/paged_attention_decode.cuh"
+#include "kernels/cuda/paged_attention_prefill.cuh"
+
+namespace strata::cuda {
+namespace {
+
+using paged::decode_slots_per_iteration;
+using paged::kDecodeThreads;
+using paged::kPrefillBlockM;
+using paged::kPrefillThreads;
+using paged::paged_decode_combine_kernel;
+using paged::paged_decode_kernel;
+using paged::paged_prefill_kernel;
+using paged::prefill_smem_bytes;
+
+// Decode splits: enough (sequence, query head, split) rows to fill the GPU several times
+// over (4096 rows = 512..4096 CTAs for GQA 8..1, against 132 SMs), no split shorter than
+// kMinSplitLen slots (a split must amortize its share of the combine), and at most
+// kMaxSplits. The rows are then under 2 * kTargetRows, which bounds the workspace.
+constexpr int kTargetRows = 4096;
+constexpr int kMinSplitLen = 256;
+constexpr int kMaxSplits = 64;
+
+constexpr float kLog2e = 1.4426950408889634f;
+
+int ceil_div(int a, int b) { return (a + b - 1) / b; }
+
+// Splits wanted for decodes with up to `max_visible` visible slots.
+int wanted_splits(int num_seqs, int num_heads, int max_visible) {
+  const int by_length = std::min(kMaxSplits, ceil_div(std::max(max_visible, 1), kMinSplitLen));
+  const int64_t rows = static_cast<int64_t>(std::max(num_seqs, 1)) * num_heads;
+  const int by_occupancy = rows >= kTargetRows ? 1 : static_cast<int>((kTargetRows + rows - 1) / rows);
+  return std::max(1, std::min(by_length, by_occupancy));
+}
+
+size_t split_workspace_bytes(int64_t rows, int head_dim) {
+  return static_cast<size_t>(rows) * static_cast<size_t>(head_dim + 2) * sizeof(float);
+}
+
+bool is_power_of_two(int x) { return x > 0 && (x & (x - 1)) == 0; }
+
+int log2_int(int x) {
+  int shift = 0;
+  while ((1 << shift) < x) ++shift;
+  return shift;
+}
+
+struct Args {
+  void* out;
+  const void* q;
+  int64_t q_stride;
+  const void* k_cache;
+  const void* v_cache;
+  const int32_t* block_tables;
+  int max_blocks_per_seq;
+  const int32_t* query_start;
+  const int32_t* context_lens;
+  int num_seqs;
+  int num_tokens;
+  int max_query_len;
+  int max_context_len;
+  int num_heads;
+  int num_kv_heads;
+  int head_dim;
+  int block_shift;
+  float scale_log2;
+  int sliding_window;
+  void* workspace;
+  size_t workspace_bytes;
+};
+
+template <class T, int kHeadDim>
+LaunchStatus launch_prefill(const Args& a, DType dtype, ShapeArgs shape, cudaStream_t stream) {
+  constexpr const char* kKernel = "paged_prefill_kernel";
+  const int group = a.num_heads / a.num_kv_heads;
+  const int64_t m_tiles = (static_cast<int64_t>(a.max_query_len) * group + kPrefillBlockM - 1) / kPrefillBlockM;
+  if (m_tiles > 65535) return invalid_argument(kKernel, dtype, shape, "max_query_len * group / 64 exceeds 65535");
+  constexpr size_t kSmem = prefill_smem_bytes<kHeadDim>();
+  auto* kernel = paged_prefill_kernel<T, kHeadDim>;
+  // Above the 48 KiB default; set on every launch because the attribute is per device.
+  const cudaError_t attr = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
+  if (attr != cudaSuccess) return check_launch(kKernel, dtype, shape);
+  const dim3 grid(static_cast<unsigned>(a.num_seqs), static_cast<unsigned>(a.num_kv_heads),
+                  static_cast<unsigned>(m_tiles));
+  kernel<<<grid, kPrefillThreads, kSmem, stream>>>(
+      static_cast<T*>(a.out), static_cast<const T*>(a.q), a.q_stride, static_cast<const T*>(a.k_cache),
+      static_cast<const T*>(a.v_cache), a.block_tables, a.max_blocks_per_seq, a.query_start, a.context_lens,
+      a.num_heads, a.num_kv_heads, group, a.block_shift, a.scale_log2, a.sliding_window);
+  return check_launch(kKernel, dtype, shape);
+}
+
+template <class T, int kHeadDim, int kGroup>
+LaunchStatus launch_decode_group(const Args& a, int split_len, int num_splits, float* partial_out, float* partial_ml,
+                                 DType dtype, ShapeArgs shape, cudaStream_t stream) {
+  const int group = a.num_heads / a.num_kv_heads;
+  const dim3 grid(static_cast<unsigned>(a.num_seqs), static_cast<unsigned>(a.num_kv_heads),
+                  static_cast<unsigned>(num_splits));
+  paged_decode_kernel<T, kHeadDim, kGroup><<<grid, kDecodeThreads, 0, stream>>>(
+      static_cast<T*>(a.out), static_cast<const T*>(a.q), a.q_stride, static_cast<const T*>(a.k_cache),
+      static_cast<const T*>(a.v_cache), a.block_tables, a.max_blocks_per_seq, a.query_start, a.context_lens,
+      a.num_heads, a.num_kv_heads, group, a.block_shift, a.scale_log2, a.sliding_window, split_len, num_splits,
+      partial_out, partial_ml);
+  return check_launch("paged_decode_kernel", dtype, shape);
+}
+
+template <class T, int kHeadDim>
+LaunchStatus launch_decode(const Args& a, DType dtype, ShapeArgs shape, cudaStream_t stream) {
+  const int max_visible = a.sliding_window > 0 ? std::min(a.max_context_len, a.sliding_window) : a.max_context_len;
+  int num_splits = wanted_splits(a.num_seqs, a.num_heads, max_visible);
+  // Fewer splits when the caller's workspace is smaller than paged_attention_workspace_bytes.
+  const int64_t rows_per_split = static_cast<int64_t>(a.num_seqs) * a.num_heads;
+  const size_t available = a.workspace != nullptr ? a.workspace_bytes : 0;
+  const int64_t fit = static_cast<int64_t>(available / split_workspace_bytes(rows_per_split, kHeadDim));
+  if (fit < num_splits) num_splits = static_cast<int>(std::max<int64_t>(fit, 1));
+  // Split lengths are whole CTA steps; recount so no split is empty for the longest sequence.
+  constexpr int kStep = decode_slots_per_iteration<kHeadDim>();
+  const int split_len = ceil_div(ceil_div(std::max(max_visible, 1), num_splits), kStep) * kStep;
+  num_splits = ceil_div(std::max(max_visible, 1), split_len);
+  if (num_splits > 65535) return invalid_argument("paged_decode_kernel", dtype, shape, "too many splits");
+
+  float* partial_out = nullptr;
+  float* partial_ml = nullptr;
+  if (num_splits > 1) {
+    partial_out = static_cast<float*>(a.workspace);
+    partial_ml = partial_out + rows_per_split * num_splits * kHeadDim;
+  }
+  const int group = a.num_heads / a.num_kv_heads;
+  LaunchStatus status;
+  if (group == 1) {
+    status =
+        launch_decode_group<T, kHeadDim, 1>(a, split_len, num_splits, partial_out, partial_ml, dtype, shape, stream);
+  } else if (group == 2) {
+    status =
+        launch_decode_group<T, kHeadDim, 2>(a, split_len, num_splits, partial_out, partial_ml, dtype, shape, stream);
+  } else if (group <= 4) {
+    status =
+        launch_decode_group<T, kHeadDim, 4>(a, split_len, num_splits, partial_out, partial_ml, dtype, shape, stream);
+  } else {
+    status =
+        launch_decode_group<T, kHeadDim, 8>(a, split_len, num_splits, partial_out, partial_ml, dtype, shape, stream);
+  }
+  if (!status.ok() || num_splits == 1) return status;
+  const dim3 grid(static_cast<unsigned>(a.num_seqs), static_cast<unsigned>(a.num_heads));
+  paged_decode_combine_kernel<T, kHeadDim>
+      <<<grid, kHeadDim, 0, stream>>>(static_cast<T*>(a.out), partial_out, partial_ml, a.query_start, a.context_lens,
+                                      a.num_heads, a.sliding_window, split_len, num_splits);
+  return check_launch("paged_decode_combine_kernel", dtype, shape);
+}
+
+template <class T, int kHeadDim>
+LaunchStatus launch_all(const Args& a, DType dtype, ShapeArgs shape, cudaStream_t stream) {
+  // Prefill runs only when some sequence has two or more new tokens; decode is skipped only
+  // when none can have exactly one (every sequence then has max_query_len tokens).
+  const bool any_prefill = a.max_query_len > 1;
+  const bool any_decode =
+      !(any_prefill && static_cast<int64_t>(a.num_tokens) == static_cast<int64_t>(a.max_query_len) * a.num_seqs);
+  if (any_decode) {
+    const LaunchStatus status = launch_decode<T, kHeadDim>(a, dtype, shape, stream);
+    if (!status.ok()) return status;
+  }
+  if (any_prefill) return launch_prefill<T, kHeadDim>(a, dtype, shape, stream);
+  return {};
+}
+
+}  // namespace
+
+size_t paged_attention_workspace_bytes(int num_tokens, int num_heads, int head_dim, int max_context_len) {
+  if (num_tokens <= 0 || num_heads <= 0 || head_dim <= 0) return 0;
+  // Sized for the split count that num_seqs = 1..num_tokens decodes could want; see
+  // wanted_splits: with more than one split, num_seqs * num_heads < kTargetRows.
+  const int64_t by_length = std::min(kMaxSplits, ceil_div(std::max(max_context_len, 1), kMinSplitLen));
+  if (by_length <= 1) return 0;
+  const int64_t rows = std::min<int64_t>(2 * kTargetRows, static_cast<int64_t>(num_tokens) * num_heads * by_length);
+  return split_workspace_bytes(rows, head_dim);
+}
+
+LaunchStatus paged_attention(void* out, const void* q, int64_t q_stride, const void* k_cache, const void* v_cache,
+                             const int32_t* block_tables, int max_blocks_per_seq, const int32_t* query_start,
+                             const int32_t* context_lens, int num_seqs, int num_tokens, int max_query_len,
+                             int max_context_len, int num_heads, int num_kv_heads, int head_dim, int block_size,
+                             float scale, int sliding_window, void* workspace, size_t workspace_bytes, DType dtype,
+                             cudaStream_t stream) {
+  constexpr const char* kKernel = "paged_attention";
+  const ShapeArgs shape = {{"num_seqs", num_seqs},           {"num_tokens", num_tokens},
+                           {"max_query_len", max_query_len}, {"max_context_len", max_context_len},
+                           {"num_heads", num_heads},         {"num_kv_heads", num_kv_heads},
+                           {"head_dim", head_dim},           {"block_size", block_size},
+                           {"q_stride", q_stride},           {"sliding_window", sliding_window}};
+  if (num_seqs < 0 || num_tokens < 0) return invalid_argument(kKernel, dtype, shape, "negative num_seqs or num_tokens");
+  if (num_seqs == 0 || num_tokens == 0 || max_query_len <= 0) return {};
+  if (dtype == DType::kF32) return invalid_argument(kKernel, dtype, shape, "f32 is not supported (bf16 or f16)");
+  if (head_dim != 64 && head_dim != 128) {
+    return invalid_argument(kKernel, dtype, shape, "head_dim must be 64 or 128");
+  }
+  if (num_kv_heads <= 0 || num_heads <= 0 || num_heads % num_kv_heads != 0 || num_heads / num_kv_heads > 8) {
+    return invalid_argument(kKernel, dtype, shape, "num_heads / num_kv_heads must be a whole number in 1..8");
+  }
+  if (!is_power_of_two(block_size)) return invalid_argument(kKernel, dtype, shape, "block_size must be a power of two");
+  if (max_blocks_per_seq <= 0 || max_context_len <= 0 || max_query_len > max_context_len) {
+    return invalid_argument(kKernel, dtype, shape,
+                            "need 0 < max_query_len <= max_context_len and max_blocks_per_seq > 0");
+  }
+  if (q_stride < static_cast<int64_t>(num_heads) * head_dim || q_stride % 8 != 0) {
+    return invalid_argument(kKernel, dtype, shape, "q_stride must be >= num_heads * head_dim and a multiple of 8");
+  }
+  if (!is_aligned_16(out) || !is_aligned_16(q) || !is_aligned_16(k_cache) || !is_aligned_16(v_cache) ||
+      !is_aligned_16(workspace)) {
+    return invalid_argument(kKernel, dtype, shape, "out, q, k_cache, v_cache and workspace must be 16-byte aligned");
+  }
+  if (num_kv_heads > 65535) return invalid_argument(kKernel, dtype, shape, "num_kv_heads exceeds 65535");
+
+  const Args args{out,
+                  q,
+                  q_stride,
+                  k_cache,
+                  v_cache,
+                  block_tables,
+                  max_blocks_per_seq,
+                  query_start,
+                  context_lens,
+                  num_seqs,
+                  num_tokens,
+                  max_query_len,
+                  max_context_len,
+                  num_heads,
+                  num_kv_heads,
+                  head_dim,
+                  log2_int(block_size),
+                  scale * kLog2e,
+                  sliding_window,
+                  workspace,
+                  workspace_bytes};
+  auto with_dtype = [&](auto tag) -> LaunchStatus {
+    using T = typename decltype(tag)::type;
+    if constexpr (std::is_same_v<T, float>) {
+      return invalid_argument(kKernel, dtype, shape, "f32 is not supported (bf16 or f16)");
+    } else {
+      return head_dim == 64 ? launch_all<T, 64>(args, dtype, shape, stream)
+                            : launch_all<T, 128>(args, dtype, shape, stream);
+    }
+  };
+  return dispatch_dtype(dtype, with_dtype);
+}
+
+}  // namespace strata::cuda

@@ -1,0 +1,39 @@
+// Paged causal attention on the GPU (CUDA twin of kernels/cpu/paged_attention.h): prefill
+// chunks and decodes of a ragged batch in one call, GQA, sliding window, fp32 softmax.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/cuda/common.h"
+
+namespace strata::cuda {
+
+// Device scratch the launcher needs (split-KV partial outputs and their max/sum), for a step
+// with these host-known bounds; 0 is allowed when no split is used. The launcher never needs
+// more than this (a few MiB at most, independent of the batch size); given less, it uses
+// fewer splits, and given 0 it runs every decode unsplit.
+size_t paged_attention_workspace_bytes(int num_tokens, int num_heads, int head_dim, int max_context_len);
+
+// Same semantics and layouts as cpu::paged_attention:
+// out:          [num_tokens, num_heads, head_dim] (contiguous)
+// q:            [num_tokens, num_heads, head_dim], token rows q_stride elements apart
+//               (q_stride % 8 == 0, e.g. q inside a fused qkv buffer)
+// k_cache, v_cache: [num_blocks, block_size, num_kv_heads, head_dim]
+// block_tables: [num_seqs, max_blocks_per_seq]
+// query_start:  [num_seqs + 1]; context_lens: [num_seqs] (the new tokens included)
+// All pointers are device pointers, 16-byte aligned. dtype bf16 or f16 (f32 is refused),
+// fp32 softmax and accumulation. head_dim 64 or 128; block_size a power of two;
+// num_heads / num_kv_heads in 1..8. max_query_len / max_context_len are host-side bounds of
+// the batch (no device->host copy). Sequences with one new token take the split-KV decode
+// kernel, the others the tiled tensor-core prefill kernel; both run on `stream`.
+LaunchStatus paged_attention(void* out, const void* q, int64_t q_stride, const void* k_cache, const void* v_cache,
+                             const int32_t* block_tables, int max_blocks_per_seq, const int32_t* query_start,
+                             const int32_t* context_lens, int num_seqs, int num_tokens, int max_query_len,
+                             int max_context_len, int num_heads, int num_kv_heads, int head_dim, int block_size,
+                             float scale, int sliding_window, void* workspace, size_t workspace_bytes, DType dtype,
+                             cudaStream_t stream);
+
+}  // namespace strata::cuda
