@@ -1,0 +1,56 @@
+// Linear layers on the GPU through cuBLASLt: y = x W^T (+ bias), the CUDA twin of
+// kernels/cpu/linear.h, with one handle, one workspace and a per-shape algorithm cache.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <memory>
+
+#include "kernels/cuda/common.h"
+
+struct cublasLtContext;  // cublasLtHandle_t points to one (cublasLt.h stays out of this header)
+
+namespace strata::cuda {
+
+// One cuBLASLt handle + workspace per stream user (the engine); not thread-safe. Every call
+// shares one workspace, so calls on different streams must be ordered by the caller (events)
+// or use separate contexts. The handle belongs to the device current at create().
+class GemmContext {
+ public:
+  static LaunchStatus create(std::unique_ptr<GemmContext>* out, size_t workspace_bytes = 32u << 20);
+  ~GemmContext();
+  GemmContext(const GemmContext&) = delete;
+  GemmContext& operator=(const GemmContext&) = delete;
+
+  // y[num_rows, out_features] = x[num_rows, in_features] · W^T (+ bias[out_features]),
+  // W row-major [out_features, in_features] as in HF checkpoints; x, W, bias, y in `dtype`
+  // (bf16 or f16), fp32 accumulation (CUBLAS_COMPUTE_32F), output rounded to dtype.
+  // x rows are contiguous (lda = in_features); y may not alias x. bias may be nullptr.
+  // num_rows == 0 is a no-op. Asynchronous on `stream`; capturable into a CUDA graph once the
+  // shape's plan is cached (the first call of a shape queries cuBLASLt's heuristic on the host).
+  LaunchStatus linear(const void* x, const void* weight, const void* bias, void* y, int num_rows, int in_features,
+                      int out_features, DType dtype, cudaStream_t stream);
+  // Same with an fp32 output (for the final logits): y is float*.
+  LaunchStatus linear_f32_out(const void* x, const void* weight, float* y, int num_rows, int in_features,
+                              int out_features, DType dtype, cudaStream_t stream);
+
+  size_t workspace_bytes() const { return workspace_bytes_; }
+  // Shapes whose descriptors and algorithm are cached (for tests and logs).
+  size_t num_cached_plans() const;
+
+ private:
+  struct Plan;
+  struct PlanCache;
+
+  GemmContext();
+  LaunchStatus matmul(const void* x, const void* weight, const void* bias, void* y, int num_rows, int in_features,
+                      int out_features, DType dtype, DType out_dtype, cudaStream_t stream);
+
+  cublasLtContext* handle_ = nullptr;
+  void* workspace_ = nullptr;
+  size_t workspace_bytes_ = 0;
+  std::unique_ptr<PlanCache> plans_;
+};
+
+}  // namespace strata::cuda
