@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Runs the CUDA checks, then the ceilings benchmark, on a GPU machine from a bundle built on
+# a machine without one. Correctness first: the CUDA kernel tests (STRATA_REQUIRE_GPU=1, so
+# "no device" fails instead of skipping), then strata_bench_ceilings.
+#
+# On the build machine (no GPU needed), from the repository root:
+#   flock /tmp/strata-build.lock ninja -C build strata strata_cuda_kernels_tests strata_bench_ceilings
+#   rm -rf .bundle/gpu .bundle/gpu.tgz && scripts/bundle.sh .bundle/gpu build/bin/strata \
+#     build/tests/strata_cuda_kernels_tests build/tests/bench/strata_bench_ceilings
+#   strip --strip-debug .bundle/gpu/bin/* .bundle/gpu/lib/* && tar czf .bundle/gpu.tgz -C .bundle gpu
+# (RelWithDebInfo binaries make a bundle of about 160 MB, 70 MB stripped, 24 MB as .tgz: carry
+# the .tgz where what travels is limited.) On the GPU machine, from the repository root:
+#   tests/bench/run_on_gpu.sh .bundle/gpu.tgz      # or a bundle folder: .bundle/gpu
+#
+# cudart is linked statically; the driver and cuBLASLt (libcublasLt.so.13) come from the GPU
+# machine's CUDA install, everything else from BUNDLE/lib. Logs are written to $OUT when it is
+# set, else to ./gpu-logs: nvidia_smi.txt, ldd.txt, cuda_kernels_tests.{log,xml},
+# ceilings.{log,json}. Only read-only nvidia-smi queries are made: clocks, power limits and
+# modes are measured as found, never changed. Exit status: nonzero if any step failed.
+set -uo pipefail
+
+bundle=${1:?usage: tests/bench/run_on_gpu.sh BUNDLE_DIR|BUNDLE.tgz [extra strata_bench_ceilings args]}
+shift
+if [[ -f $bundle ]]; then  # a .tgz holding one bundle folder
+  unpacked=$(mktemp -d)
+  trap 'rm -rf "$unpacked"' EXIT
+  tar xzf "$bundle" -C "$unpacked" || exit 1
+  bundle=$(find "$unpacked" -mindepth 1 -maxdepth 1 -type d | head -1)
+fi
+bundle=$(cd "$bundle" && pwd) || exit 1
+[[ -x $bundle/bin/strata_cuda_kernels_tests && -x $bundle/bin/strata_bench_ceilings ]] || {
+  echo "$bundle: no bin/strata_cuda_kernels_tests or bin/strata_bench_ceilings" >&2
+  exit 1
+}
+logs=${OUT:-$PWD/gpu-logs}
+mkdir -p "$logs"
+
+cublas_dir=""
+for dir in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
+  if [[ -e $dir/libcublasLt.so.13 ]]; then
+    cublas_dir=$dir
+    break
+  fi
+done
+if [[ -z $cublas_dir ]]; then  # the pip wheel nvidia-cublas, as a fallback
+  cublas_dir=$(python3 -c 'import nvidia.cublas, os; print(os.path.join(list(nvidia.cublas.__path__)[0], "lib"))' \
+    2>/dev/null || true)
+fi
+export LD_LIBRARY_PATH="$bundle/lib${cublas_dir:+:$cublas_dir}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+
+status=0
+step() {  # step NAME COMMAND...: runs COMMAND, tees its output to $logs/NAME.log, records failure
+  local name=$1
+  shift
+  echo "=== $name: $*"
+  "$@" 2>&1 | tee "$logs/$name.log"
+  local rc=${PIPESTATUS[0]}
+  echo "=== $name: exit $rc"
+  if [[ $rc -ne 0 ]]; then status=1; fi
+  return 0
+}
+
+{
+  date -u
+  nvidia-smi
+  nvidia-smi -q -d CLOCK,POWER,PERFORMANCE,MEMORY
+} >"$logs/nvidia_smi.txt" 2>&1 || status=1
+head -20 "$logs/nvidia_smi.txt"
+
+for binary in "$bundle"/bin/*; do
+  echo "--- $binary"
+  ldd "$binary"
+done >"$logs/ldd.txt" 2>&1
+if grep -q "not found" "$logs/ldd.txt"; then
+  echo "missing shared libraries:"
+  grep "not found" "$logs/ldd.txt"
+  status=1
+fi
+
+step cuda_kernels_tests env STRATA_REQUIRE_GPU=1 "$bundle/bin/strata_cuda_kernels_tests" \
+  --gtest_output="xml:$logs/cuda_kernels_tests.xml"
+step ceilings "$bundle/bin/strata_bench_ceilings" --json "$logs/ceilings.json" "$@"
+
+{
+  echo
+  echo "=== after the benchmark"
+  date -u
+  nvidia-smi -q -d CLOCK,PERFORMANCE
+} >>"$logs/nvidia_smi.txt" 2>&1
+
+echo "logs in $logs; status $status"
+exit $status
