@@ -21,4 +21,9 @@ inline float bf16_to_f32(uint16_t h) {
 
 float f16_to_f32(uint16_t h);
 
+// Round to nearest even, as torch's .to(bfloat16) / .to(float16); NaN stays NaN, overflow
+// gives infinity.
+uint16_t f32_to_bf16(float f);
+uint16_t f32_to_f16(float f);
+
 }  // namespace strata
