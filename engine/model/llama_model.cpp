@@ -15,8 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/model/dummy_weights.h"
-#include "engine/model/safetensors.h"
+#include "engine/model/llama_weights.h"
 #include "kernels/cpu/activation.h"
 #include "kernels/cpu/embedding.h"
 #include "kernels/cpu/kv_cache.h"
@@ -27,30 +26,6 @@
 
 namespace strata {
 namespace {
-
-// One decoder layer. q/k/v are fused into one [q_dim + 2 * kv_dim, hidden] matrix and
-// gate/up into one [2 * intermediate, hidden] matrix, so each takes a single GEMM.
-struct LayerWeights {
-  std::vector<float> input_norm;    // [hidden]
-  std::vector<float> qkv_proj;      // [q_dim + 2 * kv_dim, hidden]
-  std::vector<float> qkv_bias;      // [q_dim + 2 * kv_dim] or empty
-  std::vector<float> q_norm;        // [head_dim] or empty (Qwen3)
-  std::vector<float> k_norm;        // [head_dim] or empty (Qwen3)
-  std::vector<float> o_proj;        // [hidden, q_dim]
-  std::vector<float> o_bias;        // [hidden] or empty
-  std::vector<float> post_norm;     // [hidden]
-  std::vector<float> gate_up_proj;  // [2 * intermediate, hidden]
-  std::vector<float> down_proj;     // [hidden, intermediate]
-};
-
-size_t float_bytes(const std::vector<float>& v) { return v.size() * sizeof(float); }
-
-// Produces one named tensor of the given shape as f32 (from a checkpoint, or dummy values).
-using ReadTensor =
-    std::function<Status(const std::string& name, const std::vector<int64_t>& shape, std::vector<float>& out)>;
-
-// HF: Llama and Qwen3 give o_proj a bias whenever attention_bias is set; Qwen2 never does.
-bool has_o_proj_bias(const ModelConfig& c) { return c.attention_bias && c.arch != ModelArch::kQwen2; }
 
 // MemAvailable from /proc/meminfo, or nothing where the kernel does not say.
 std::optional<uint64_t> available_memory_bytes() {
@@ -64,33 +39,6 @@ std::optional<uint64_t> available_memory_bytes() {
   return std::nullopt;
 }
 
-std::string format_bytes(uint64_t bytes) {
-  char text[32];
-  if (bytes >= (1ull << 30)) {
-    std::snprintf(text, sizeof(text), "%.2f GiB", static_cast<double>(bytes) / (1ull << 30));
-  } else {
-    std::snprintf(text, sizeof(text), "%.2f MiB", static_cast<double>(bytes) / (1ull << 20));
-  }
-  return text;
-}
-
-// Appends `part` to `fused` (row-major matrices stacked along rows; vectors concatenated).
-void append(std::vector<float>& fused, const std::vector<float>& part) {
-  fused.insert(fused.end(), part.begin(), part.end());
-}
-
-// The RoPE inverse-frequency table of a config (default or llama3-scaled).
-std::vector<float> make_inv_freq(const ModelConfig& config) {
-  std::vector<float> inv_freq(config.head_dim / 2);
-  cpu::rope_inv_freq(config.head_dim, config.rope.theta, inv_freq.data());
-  if (config.rope.type == "llama3") {
-    cpu::rope_llama3_scale(inv_freq.data(), static_cast<int>(inv_freq.size()), config.rope.factor,
-                           config.rope.low_freq_factor, config.rope.high_freq_factor,
-                           config.rope.original_max_position_embeddings);
-  }
-  return inv_freq;
-}
-
 }  // namespace
 
 struct LlamaModel::Impl {
@@ -99,10 +47,8 @@ struct LlamaModel::Impl {
   int kv_dim = 0;   // num_kv_heads * head_dim
   int qkv_dim = 0;  // q_dim + 2 * kv_dim
 
-  std::vector<float> embed_tokens;  // [vocab, hidden]
-  std::vector<LayerWeights> layers;
-  std::vector<float> final_norm;  // [hidden]
-  std::vector<float> lm_head;     // [vocab, hidden]; empty when tied to embed_tokens
+  LlamaOuterWeights outer;  // embed_tokens, final_norm, lm_head
+  std::vector<LlamaLayerWeights> layers;
   std::vector<float> inv_freq;    // [head_dim / 2]
   size_t weight_bytes = 0;
 
@@ -118,68 +64,26 @@ struct LlamaModel::Impl {
   std::vector<int64_t> slot_mapping;       // [num_tokens]
   std::vector<int32_t> flat_block_tables;  // [num_seqs, max_blocks_per_seq]
 
-  const float* lm_head_weight() const { return lm_head.empty() ? embed_tokens.data() : lm_head.data(); }
+  const float* lm_head_weight() const {
+    return outer.lm_head.empty() ? outer.embed_tokens.data() : outer.lm_head.data();
+  }
 
-  Status load_weights(const ReadTensor& read_tensor);
+  Status load_weights(const std::string& model_dir, const ModelLoadOptions& options);
   Status validate(const ForwardBatch& batch, const KvCacheStorage& kv, std::span<float> logits) const;
   void prepare_paging(const ForwardBatch& batch, int block_size, int& max_blocks_per_seq);
 };
 
-Status LlamaModel::Impl::load_weights(const ReadTensor& read_tensor) {
-  const ModelConfig& c = config;
-  const int64_t hidden = c.hidden_size, inter = c.intermediate_size, vocab = c.vocab_size;
-  const int64_t head_dim = c.head_dim;
-  auto read = [&](const std::string& name, std::vector<int64_t> shape, std::vector<float>& out) -> Status {
-    return read_tensor(name, shape, out);
-  };
-
-  STRATA_RETURN_IF_ERROR(read("model.embed_tokens.weight", {vocab, hidden}, embed_tokens));
-  const bool o_proj_bias = has_o_proj_bias(c);
-  layers.resize(c.num_layers);
-  for (int i = 0; i < c.num_layers; ++i) {
-    const std::string p = "model.layers." + std::to_string(i) + ".";
-    LayerWeights& layer = layers[i];
-    STRATA_RETURN_IF_ERROR(read(p + "input_layernorm.weight", {hidden}, layer.input_norm));
-    STRATA_RETURN_IF_ERROR(read(p + "post_attention_layernorm.weight", {hidden}, layer.post_norm));
-
-    std::vector<float> part;
-    layer.qkv_proj.reserve(static_cast<size_t>(qkv_dim) * hidden);
-    STRATA_RETURN_IF_ERROR(read(p + "self_attn.q_proj.weight", {q_dim, hidden}, part));
-    append(layer.qkv_proj, part);
-    STRATA_RETURN_IF_ERROR(read(p + "self_attn.k_proj.weight", {kv_dim, hidden}, part));
-    append(layer.qkv_proj, part);
-    STRATA_RETURN_IF_ERROR(read(p + "self_attn.v_proj.weight", {kv_dim, hidden}, part));
-    append(layer.qkv_proj, part);
-    if (c.attention_bias) {
-      STRATA_RETURN_IF_ERROR(read(p + "self_attn.q_proj.bias", {q_dim}, part));
-      append(layer.qkv_bias, part);
-      STRATA_RETURN_IF_ERROR(read(p + "self_attn.k_proj.bias", {kv_dim}, part));
-      append(layer.qkv_bias, part);
-      STRATA_RETURN_IF_ERROR(read(p + "self_attn.v_proj.bias", {kv_dim}, part));
-      append(layer.qkv_bias, part);
-    }
-    if (c.qk_norm) {
-      STRATA_RETURN_IF_ERROR(read(p + "self_attn.q_norm.weight", {head_dim}, layer.q_norm));
-      STRATA_RETURN_IF_ERROR(read(p + "self_attn.k_norm.weight", {head_dim}, layer.k_norm));
-    }
-    STRATA_RETURN_IF_ERROR(read(p + "self_attn.o_proj.weight", {hidden, q_dim}, layer.o_proj));
-    if (o_proj_bias) STRATA_RETURN_IF_ERROR(read(p + "self_attn.o_proj.bias", {hidden}, layer.o_bias));
-
-    layer.gate_up_proj.reserve(static_cast<size_t>(2 * inter * hidden));
-    STRATA_RETURN_IF_ERROR(read(p + "mlp.gate_proj.weight", {inter, hidden}, part));
-    append(layer.gate_up_proj, part);
-    STRATA_RETURN_IF_ERROR(read(p + "mlp.up_proj.weight", {inter, hidden}, part));
-    append(layer.gate_up_proj, part);
-    STRATA_RETURN_IF_ERROR(read(p + "mlp.down_proj.weight", {hidden, inter}, layer.down_proj));
-
-    weight_bytes += float_bytes(layer.input_norm) + float_bytes(layer.qkv_proj) + float_bytes(layer.qkv_bias) +
-                    float_bytes(layer.q_norm) + float_bytes(layer.k_norm) + float_bytes(layer.o_proj) +
-                    float_bytes(layer.o_bias) + float_bytes(layer.post_norm) + float_bytes(layer.gate_up_proj) +
-                    float_bytes(layer.down_proj);
-  }
-  STRATA_RETURN_IF_ERROR(read("model.norm.weight", {hidden}, final_norm));
-  if (!c.tie_word_embeddings) STRATA_RETURN_IF_ERROR(read("lm_head.weight", {vocab, hidden}, lm_head));
-  weight_bytes += float_bytes(embed_tokens) + float_bytes(final_norm) + float_bytes(lm_head);
+Status LlamaModel::Impl::load_weights(const std::string& model_dir, const ModelLoadOptions& options) {
+  layers.resize(config.num_layers);
+  STRATA_RETURN_IF_ERROR(read_llama_weights(
+      model_dir, config, options,
+      [&](int layer, LlamaLayerWeights&& weights) {
+        weight_bytes += weights.num_floats() * sizeof(float);
+        layers[layer] = std::move(weights);
+        return Status::ok_status();
+      },
+      outer));
+  weight_bytes += outer.num_floats() * sizeof(float);
   return Status::ok_status();
 }
 
@@ -290,21 +194,6 @@ LlamaModel::~LlamaModel() = default;
 const ModelConfig& LlamaModel::config() const { return impl_->config; }
 size_t LlamaModel::weight_bytes() const { return impl_->weight_bytes; }
 
-int64_t llama_num_parameters(const ModelConfig& c) {
-  const int64_t hidden = c.hidden_size, inter = c.intermediate_size, vocab = c.vocab_size;
-  const int64_t q_dim = static_cast<int64_t>(c.num_heads) * c.head_dim;
-  const int64_t kv_dim = static_cast<int64_t>(c.num_kv_heads) * c.head_dim;
-  int64_t layer = 2 * hidden;              // input and post-attention norms
-  layer += (q_dim + 2 * kv_dim) * hidden;  // q, k, v
-  layer += hidden * q_dim;                 // o
-  layer += 3 * inter * hidden;             // gate, up, down
-  if (c.attention_bias) layer += q_dim + 2 * kv_dim;
-  if (c.qk_norm) layer += 2 * c.head_dim;
-  if (has_o_proj_bias(c)) layer += hidden;
-  const int64_t embeddings = vocab * hidden * (c.tie_word_embeddings ? 1 : 2);
-  return embeddings + c.num_layers * layer + hidden;
-}
-
 Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const std::string& model_dir, const ModelConfig& config,
                                                      const ModelLoadOptions& options) {
   if (config.vocab_size <= 0 || config.hidden_size <= 0 || config.intermediate_size <= 0 || config.num_layers <= 0 ||
@@ -324,27 +213,9 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const std::string& model_di
   impl.q_dim = config.num_heads * config.head_dim;
   impl.kv_dim = config.num_kv_heads * config.head_dim;
   impl.qkv_dim = impl.q_dim + 2 * impl.kv_dim;
-  impl.inv_freq = make_inv_freq(config);
+  impl.inv_freq = llama_inv_freq(config);
   if (options.format != LoadFormat::kDummy) {
-    STRATA_ASSIGN_OR_RETURN(auto checkpoint, SafetensorsCheckpoint::open(model_dir));
-    // Progress in tenths for checkpoints large enough to take a while (fp32 bytes as loaded).
-    const uint64_t total_bytes = static_cast<uint64_t>(llama_num_parameters(config)) * sizeof(float);
-    constexpr uint64_t kProgressMinBytes = 256ull << 20;
-    uint64_t loaded_bytes = 0;
-    int reported_tenths = 0;
-    STRATA_RETURN_IF_ERROR(impl.load_weights(
-        [&](const std::string& name, const std::vector<int64_t>& shape, std::vector<float>& out) -> Status {
-          STRATA_ASSIGN_OR_RETURN(out, checkpoint->read_f32(name, shape));
-          loaded_bytes += out.size() * sizeof(float);
-          const int tenths =
-              static_cast<int>(std::min<uint64_t>(10, loaded_bytes * 10 / std::max<uint64_t>(total_bytes, 1)));
-          if (total_bytes >= kProgressMinBytes && tenths > reported_tenths) {
-            reported_tenths = tenths;
-            spdlog::info("loading weights: {}% ({} of {})", tenths * 10, format_bytes(loaded_bytes),
-                         format_bytes(total_bytes));
-          }
-          return Status::ok_status();
-        }));
+    STRATA_RETURN_IF_ERROR(impl.load_weights(model_dir, options));
     return model;
   }
 
@@ -357,13 +228,7 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const std::string& model_di
     return resource_exhausted(what + ", but only " + format_bytes(*available) + " of memory is available");
   }
   try {
-    STRATA_RETURN_IF_ERROR(impl.load_weights(
-        [&](const std::string& name, const std::vector<int64_t>& shape, std::vector<float>& out) -> Status {
-          size_t numel = 1;
-          for (int64_t d : shape) numel *= static_cast<size_t>(d);
-          fill_dummy_tensor(name, options.dummy_seed, numel, out);
-          return Status::ok_status();
-        }));
+    STRATA_RETURN_IF_ERROR(impl.load_weights(model_dir, options));
   } catch (const std::bad_alloc&) {
     return resource_exhausted(what + ", and allocating them failed after " + format_bytes(impl.weight_bytes));
   }
@@ -392,9 +257,9 @@ Status LlamaModel::forward(const ForwardBatch& batch, KvCacheStorage& kv, std::s
   int max_blocks_per_seq = 0;
   m.prepare_paging(batch, kv.block_size(), max_blocks_per_seq);
 
-  cpu::embedding_lookup(batch.token_ids.data(), num_tokens, m.embed_tokens.data(), hidden, m.hidden.data());
+  cpu::embedding_lookup(batch.token_ids.data(), num_tokens, m.outer.embed_tokens.data(), hidden, m.hidden.data());
   for (int l = 0; l < c.num_layers; ++l) {
-    const LayerWeights& w = m.layers[l];
+    const LlamaLayerWeights& w = m.layers[l];
     // The previous layer's MLP output joins the residual stream here, fused with this norm.
     if (l == 0) {
       cpu::rms_norm(m.hidden.data(), w.input_norm.data(), m.normed.data(), num_tokens, hidden, eps);
@@ -440,7 +305,7 @@ Status LlamaModel::forward(const ForwardBatch& batch, KvCacheStorage& kv, std::s
     float* dst = m.logits_rows.data() + static_cast<size_t>(i) * hidden;
     for (int j = 0; j < hidden; ++j) dst[j] = m.hidden[src + j] + m.delta[src + j];
   }
-  cpu::rms_norm(m.logits_rows.data(), m.final_norm.data(), m.logits_rows.data(), num_logits, hidden, eps);
+  cpu::rms_norm(m.logits_rows.data(), m.outer.final_norm.data(), m.logits_rows.data(), num_logits, hidden, eps);
   cpu::linear(m.logits_rows.data(), m.lm_head_weight(), nullptr, logits.data(), num_logits, hidden, c.vocab_size);
   return Status::ok_status();
 }

@@ -9,6 +9,7 @@
 #include "engine/core/status.h"
 #include "engine/model/forward_batch.h"
 #include "engine/model/kv_cache_storage.h"
+#include "engine/model/llama_weights.h"
 #include "engine/model/load_format.h"
 #include "engine/model/model_config.h"
 
@@ -35,9 +36,5 @@ class LlamaModel {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-// Parameters of a Llama-family model of this shape (embeddings, every layer, final norm, and
-// lm_head unless tied); the CPU backend holds each as one fp32.
-int64_t llama_num_parameters(const ModelConfig& config);
 
 }  // namespace strata
