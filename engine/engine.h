@@ -65,6 +65,7 @@ class Engine {
   int max_model_len() const { return core_->max_model_len(); }
   size_t weight_bytes() const { return core_->weight_bytes(); }
   size_t kv_cache_bytes() const { return core_->kv_cache_bytes(); }
+  std::string device_name() const { return core_->device_name(); }
 
  private:
   explicit Engine(std::unique_ptr<EngineCore> core);

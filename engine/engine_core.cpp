@@ -1,10 +1,33 @@
 // EngineCore implementation: request validation, the step loop body, stop conditions.
 #include "engine/engine_core.h"
 
-#include <algorithm>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cctype>
+#include <utility>
+
+#include "engine/cuda/cuda_executor.h"
+
 namespace strata {
+
+namespace {
+
+// "cpu", "cuda", "cuda:N" or "auto" -> whether to use CUDA and which device.
+Result<std::pair<bool, int>> resolve_device(const std::string& device) {
+  if (device == "cpu") return std::pair<bool, int>{false, 0};
+  if (device == "auto") return std::pair<bool, int>{cuda_device_count() > 0, 0};
+  if (device == "cuda") return std::pair<bool, int>{true, 0};
+  if (device.rfind("cuda:", 0) == 0) {
+    const std::string index = device.substr(5);
+    if (!index.empty() && index.size() < 4 && std::all_of(index.begin(), index.end(), ::isdigit)) {
+      return std::pair<bool, int>{true, std::stoi(index)};
+    }
+  }
+  return invalid_argument("device must be cpu, cuda, cuda:N or auto, got '" + device + "'");
+}
+
+}  // namespace
 
 Result<std::unique_ptr<EngineCore>> EngineCore::create(const EngineConfig& config) {
   std::unique_ptr<EngineCore> core(new EngineCore());
@@ -12,7 +35,7 @@ Result<std::unique_ptr<EngineCore>> EngineCore::create(const EngineConfig& confi
   EngineConfig& c = core->config_;
   STRATA_ASSIGN_OR_RETURN(ModelConfig model_config, load_model_config(c.model_dir));
   STRATA_ASSIGN_OR_RETURN(core->generation_defaults_, load_generation_defaults(c.model_dir));
-  STRATA_ASSIGN_OR_RETURN(auto model, LlamaModel::load(c.model_dir, model_config, {.format = c.load_format}));
+  STRATA_ASSIGN_OR_RETURN(const auto device, resolve_device(c.device));
 
   if (c.block_size <= 0) return invalid_argument("block_size must be positive");
   if (c.max_model_len <= 0) c.max_model_len = model_config.max_position_embeddings;
@@ -23,25 +46,48 @@ Result<std::unique_ptr<EngineCore>> EngineCore::create(const EngineConfig& confi
   }
   if (c.max_num_seqs <= 0) return invalid_argument("max_num_seqs must be positive");
   if (c.max_num_batched_tokens <= 0) return invalid_argument("max_num_batched_tokens must be positive");
-  if (c.num_kv_blocks <= 0) {
-    const size_t bytes_per_block = 2ull * model_config.num_layers * c.block_size * model_config.num_kv_heads *
-                                   model_config.head_dim * sizeof(float);
-    const size_t by_memory = c.kv_cache_bytes / bytes_per_block;
-    const size_t by_demand =
-        static_cast<size_t>(c.max_num_seqs) * ((c.max_model_len + c.block_size - 1) / c.block_size);
-    c.num_kv_blocks = static_cast<int>(std::min(by_memory, by_demand));
+  if (!(c.gpu_memory_utilization > 0.0 && c.gpu_memory_utilization <= 1.0)) {
+    return invalid_argument("gpu_memory_utilization must be in (0, 1], got " +
+                            std::to_string(c.gpu_memory_utilization));
   }
-  if (c.num_kv_blocks <= 0) return invalid_argument("the KV cache budget holds no block");
+  // Blocks enough for max_num_seqs sequences of max_model_len: more would never be used.
+  const int blocks_by_demand = static_cast<int>(std::min<int64_t>(
+      INT32_MAX, static_cast<int64_t>(c.max_num_seqs) * ((c.max_model_len + c.block_size - 1) / c.block_size)));
+
+  std::unique_ptr<ModelExecutor> executor;
+  if (device.first) {
+    CudaExecutorOptions options;
+    options.device_index = device.second;
+    options.block_size = c.block_size;
+    options.num_kv_blocks = c.num_kv_blocks;
+    options.max_kv_blocks = blocks_by_demand;
+    options.gpu_memory_utilization = c.gpu_memory_utilization;
+    options.max_num_batched_tokens = c.max_num_batched_tokens;
+    options.max_num_seqs = c.max_num_seqs;
+    options.max_model_len = c.max_model_len;
+    options.load = {.format = c.load_format};
+    STRATA_ASSIGN_OR_RETURN(executor, make_cuda_executor(c.model_dir, model_config, options));
+  } else {
+    STRATA_ASSIGN_OR_RETURN(auto model, LlamaModel::load(c.model_dir, model_config, {.format = c.load_format}));
+    if (c.num_kv_blocks <= 0) {
+      const size_t bytes_per_block = 2ull * model_config.num_layers * c.block_size * model_config.num_kv_heads *
+                                     model_config.head_dim * sizeof(float);
+      const size_t by_memory = c.kv_cache_bytes / bytes_per_block;
+      c.num_kv_blocks = static_cast<int>(std::min<size_t>(by_memory, blocks_by_demand));
+    }
+    if (c.num_kv_blocks <= 0) return invalid_argument("the KV cache budget holds no block");
+    executor = make_cpu_executor(std::move(model), c.num_kv_blocks, c.block_size);
+  }
+  c.num_kv_blocks = executor->num_kv_blocks();
 
   // EOS ids: generation_config.json wins over config.json, as in transformers.
-  core->eos_token_ids_ = core->generation_defaults_.eos_token_ids.empty()
-                             ? model_config.eos_token_ids
-                             : core->generation_defaults_.eos_token_ids;
+  core->eos_token_ids_ = core->generation_defaults_.eos_token_ids.empty() ? model_config.eos_token_ids
+                                                                          : core->generation_defaults_.eos_token_ids;
 
-  core->runner_ = std::make_unique<ModelRunner>(std::move(model), c.num_kv_blocks, c.block_size);
+  core->runner_ = std::make_unique<ModelRunner>(std::move(executor));
   core->kv_ = std::make_unique<KvCacheManager>(c.num_kv_blocks, c.block_size, c.enable_prefix_caching);
-  core->scheduler_ = std::make_unique<Scheduler>(
-      SchedulerConfig{c.max_num_seqs, c.max_num_batched_tokens, c.max_waiting}, *core->kv_);
+  core->scheduler_ =
+      std::make_unique<Scheduler>(SchedulerConfig{c.max_num_seqs, c.max_num_batched_tokens, c.max_waiting}, *core->kv_);
   return core;
 }
 
@@ -56,8 +102,8 @@ Status EngineCore::validate(const EngineRequest& request) const {
     }
   }
   if (prompt_len >= config_.max_model_len) {
-    return invalid_argument("prompt has " + std::to_string(prompt_len) +
-                            " tokens, but the context window is " + std::to_string(config_.max_model_len) +
+    return invalid_argument("prompt has " + std::to_string(prompt_len) + " tokens, but the context window is " +
+                            std::to_string(config_.max_model_len) +
                             " tokens (room is needed for at least one generated token)");
   }
   STRATA_RETURN_IF_ERROR(validate_sampling_params(request.params, cfg.vocab_size));
@@ -142,7 +188,8 @@ std::vector<RequestOutput> EngineCore::step() {
     if (!c.samples) continue;
     Request& r = *c.request;
     std::span<float> row_logits = logits->subspan(row++ * vocab, vocab);
-    std::span<const int32_t> eos = r.params.ignore_eos ? std::span<const int32_t>() : std::span<const int32_t>(eos_token_ids_);
+    std::span<const int32_t> eos =
+        r.params.ignore_eos ? std::span<const int32_t>() : std::span<const int32_t>(eos_token_ids_);
     SamplingContext ctx{r.prompt_ids(), r.output_ids(), eos, r.seed};
     SampledToken sampled = sample_token(row_logits, r.params, ctx, sampler_workspace_);
     r.tokens.push_back(sampled.token_id);

@@ -22,9 +22,14 @@ namespace strata {
 struct EngineConfig {
   std::string model_dir;
   LoadFormat load_format = LoadFormat::kAuto;  // kDummy: random weights from config.json alone
+  // "cpu", "cuda" / "cuda:N", or "auto" (CUDA when this build has it and a device answers).
+  std::string device = "cpu";
+  double gpu_memory_utilization = 0.90;  // CUDA: share of the device's memory strata may take
   int block_size = 16;
-  int num_kv_blocks = 0;  // 0: derived from kv_cache_bytes (capped at what max_num_seqs need)
-  size_t kv_cache_bytes = size_t{256} << 20;
+  // 0: derived from kv_cache_bytes on the CPU, from gpu_memory_utilization on CUDA (capped at
+  // what max_num_seqs sequences of max_model_len need).
+  int num_kv_blocks = 0;
+  size_t kv_cache_bytes = size_t{256} << 20;  // CPU backend
   int max_num_seqs = 256;
   int max_num_batched_tokens = 2048;
   int max_model_len = 0;  // 0: the model's max_position_embeddings
@@ -67,8 +72,9 @@ class EngineCore {
   const GenerationDefaults& generation_defaults() const { return generation_defaults_; }
   const EngineConfig& config() const { return config_; }
   int max_model_len() const { return config_.max_model_len; }
-  size_t weight_bytes() const { return runner_->model().weight_bytes(); }
-  size_t kv_cache_bytes() const { return runner_->kv_cache_bytes(); }
+  size_t weight_bytes() const { return runner_->executor().weight_bytes(); }
+  size_t kv_cache_bytes() const { return runner_->executor().kv_cache_bytes(); }
+  std::string device_name() const { return runner_->executor().device_name(); }
   const std::vector<int32_t>& eos_token_ids() const { return eos_token_ids_; }
 
   // Checks a request against the model and the cache without queueing it.

@@ -1,6 +1,7 @@
 // Engine flags shared by `strata generate` and `strata serve`.
 #include "server/cli_common.h"
 
+#include <cstdlib>
 #include <filesystem>
 
 namespace strata {
@@ -13,12 +14,17 @@ std::vector<FlagSpec> engine_flag_specs() {
        "where the weights come from: auto (= safetensors), safetensors, or dummy (random weights from "
        "config.json alone, no weight files read; for benchmarks and shape checks)",
        true, "auto"},
+      {"device", "cpu, cuda, cuda:N, or auto (CUDA when this build has it and a GPU answers, else cpu)", true,
+       "auto"},
+      {"gpu-memory-utilization",
+       "CUDA: share of the GPU's memory strata may use (weights, activations, then the KV cache gets the rest)",
+       true, "0.90"},
       {"max-num-seqs", "most requests running at once", true, "256"},
       {"max-num-batched-tokens", "most tokens one engine step computes", true, "2048"},
       {"max-model-len", "context window in tokens", true, "the model's max_position_embeddings"},
       {"block-size", "tokens per KV-cache block", true, "16"},
       {"num-kv-blocks", "KV-cache blocks (overrides --kv-cache-mb)", true, ""},
-      {"kv-cache-mb", "KV-cache memory budget in MiB", true, "256"},
+      {"kv-cache-mb", "KV-cache memory budget in MiB (CPU backend)", true, "256"},
       {"no-prefix-caching", "disable reuse of cached prompt prefixes", false, ""},
       {"log-level", "trace, debug, info, warn, error", true, "info"},
   };
@@ -53,6 +59,19 @@ Result<EngineConfig> engine_config_from_flags(CliArgs& args) {
     c.load_format = *format;
   } else {
     return invalid_argument("--load-format: " + format.status().message());
+  }
+  c.device = args.get("device", "auto");
+  if (c.device != "cpu" && c.device != "auto" && c.device != "cuda" && c.device.rfind("cuda:", 0) != 0) {
+    return invalid_argument("--device must be cpu, cuda, cuda:N or auto, got '" + c.device + "'");
+  }
+  if (args.has("gpu-memory-utilization")) {
+    const std::string text = args.get("gpu-memory-utilization");
+    char* end = nullptr;
+    const double value = std::strtod(text.c_str(), &end);
+    if (text.empty() || end != text.c_str() + text.size() || !(value > 0.0 && value <= 1.0)) {
+      return invalid_argument("--gpu-memory-utilization must be a number in (0, 1], got '" + text + "'");
+    }
+    c.gpu_memory_utilization = value;
   }
   c.max_num_seqs = static_cast<int>(args.get_int("max-num-seqs", c.max_num_seqs));
   c.max_num_batched_tokens = static_cast<int>(args.get_int("max-num-batched-tokens", c.max_num_batched_tokens));

@@ -46,7 +46,6 @@ std::vector<FlagSpec> serve_flag_specs() {
       {"max-body-bytes", "largest request body accepted; larger ones get HTTP 413", true, "8388608"},
       {"io-threads", "threads serving HTTP connections", true, "2"},
       {"chat-template", "chat template (a file, or the template text) replacing the checkpoint's", true, ""},
-      {"device", "cpu or auto (the CUDA backend is not available in this build yet)", true, "auto"},
       {"shutdown-grace-s", "on SIGTERM/SIGINT, seconds running requests may take to finish", true, "10"},
       {"config", "JSON file of settings; keys are flag names; flags and env win over it", true, ""},
       {"help", "show this help", false, ""},
@@ -189,17 +188,6 @@ int run_serve(int argc, char** argv) {
   }
   spdlog::set_level(level);
 
-  const std::string device = args.get("device", "auto");
-  if (device == "cuda" || device.rfind("cuda:", 0) == 0) {
-    std::cerr << "strata serve: --device " << device
-              << ": this build of strata has no CUDA backend yet; use --device cpu (or auto)\n";
-    return 2;
-  }
-  if (device != "cpu" && device != "auto") {
-    std::cerr << "strata serve: --device must be cpu, auto or cuda, got '" << device << "'\n";
-    return 2;
-  }
-
   HttpServerOptions http;
   http.host = args.get("host", "127.0.0.1");
   const long long port = args.get_int("port", 8000);
@@ -243,7 +231,7 @@ int run_serve(int argc, char** argv) {
     if (served_name.empty() || served_name == ".") served_name = std::filesystem::absolute(dir).filename().string();
   }
 
-  spdlog::info("loading {} (device: cpu)", config->model_dir);
+  spdlog::info("loading {} (device: {})", config->model_dir, config->device);
   const auto load_start = std::chrono::steady_clock::now();
   auto engine = Engine::create(*config);
   if (!engine.ok()) {
@@ -263,8 +251,9 @@ int run_serve(int argc, char** argv) {
   Engine& e = **engine;
   const ModelConfig& mc = e.model_config();
   const EngineConfig& ec = e.config();
-  spdlog::info("model: {} ({} layers, hidden {}, {} heads / {} kv heads, vocab {}), weights {}", mc.architecture,
-               mc.num_layers, mc.hidden_size, mc.num_heads, mc.num_kv_heads, mc.vocab_size, mib(e.weight_bytes()));
+  spdlog::info("model: {} ({} layers, hidden {}, {} heads / {} kv heads, vocab {}), weights {} on {}",
+               mc.architecture, mc.num_layers, mc.hidden_size, mc.num_heads, mc.num_kv_heads, mc.vocab_size,
+               mib(e.weight_bytes()), e.device_name());
   spdlog::info("KV cache: {} blocks x {} tokens = {} tokens ({}), context window {} tokens, max {} running requests",
                ec.num_kv_blocks, ec.block_size, static_cast<long long>(ec.num_kv_blocks) * ec.block_size,
                mib(e.kv_cache_bytes()), e.max_model_len(), ec.max_num_seqs);

@@ -3,15 +3,7 @@
 
 namespace strata {
 
-ModelRunner::ModelRunner(std::unique_ptr<LlamaModel> model, int num_kv_blocks, int block_size)
-    : model_(std::move(model)),
-      kv_storage_(model_->config().num_layers, num_kv_blocks, block_size, model_->config().num_kv_heads,
-                  model_->config().head_dim) {}
-
-size_t ModelRunner::kv_cache_bytes() const {
-  return 2ull * kv_storage_.num_layers() * kv_storage_.num_blocks() * kv_storage_.block_size() *
-         kv_storage_.num_kv_heads() * kv_storage_.head_dim() * sizeof(float);
-}
+ModelRunner::ModelRunner(std::unique_ptr<ModelExecutor> executor) : executor_(std::move(executor)) {}
 
 Result<std::span<float>> ModelRunner::execute(const StepPlan& plan, const KvCacheManager& kv) {
   ForwardBatch& b = batch_;
@@ -37,7 +29,7 @@ Result<std::span<float>> ModelRunner::execute(const StepPlan& plan, const KvCach
   }
   const size_t vocab = static_cast<size_t>(config().vocab_size);
   logits_.resize(b.logits_indices.size() * vocab);
-  STRATA_RETURN_IF_ERROR(model_->forward(b, kv_storage_, logits_));
+  STRATA_RETURN_IF_ERROR(executor_->forward(b, logits_));
   return std::span<float>(logits_);
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """`strata serve` settings: --help documents every flag; --config JSON < STRATA_* environment <
-flags; --device cuda fails clearly; bad settings exit 2 with a message; configs/serve.example.json
+flags; --device cuda without a GPU fails clearly; bad settings exit 2 with a message; configs/serve.example.json
 is a valid config."""
 import json
 import os
@@ -10,7 +10,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from strata_e2e import Server, source_dir, step, strata_bin, work_dir  # noqa: E402
 
-FLAGS = ["model", "host", "port", "served-model-name", "api-key", "max-queue", "max-body-bytes", "config", "device",
+FLAGS = ["model", "host", "port", "served-model-name", "api-key", "max-queue", "max-body-bytes", "config", "device", "gpu-memory-utilization",
          "log-level", "shutdown-grace-s", "io-threads", "chat-template", "max-num-seqs", "max-num-batched-tokens",
          "max-model-len", "block-size", "num-kv-blocks", "kv-cache-mb", "no-prefix-caching"]
 
@@ -36,13 +36,18 @@ def main():
         assert "STRATA_" in r.stdout
 
     with step("bad settings exit 2 with a message"):
-        for args, needle in [(["--device", "cuda"], "no CUDA backend"), (["--device", "tpu"], "--device"),
+        for args, needle in [(["--device", "tpu"], "--device"), (["--gpu-memory-utilization", "1.5"], "(0, 1]"),
                              (["--port", "abc"], "--port"), (["--port", "70000"], "--port"), (["--bogus"], "unknown flag"),
                              (["--log-level", "loud"], "--log-level"), (["--config", "/nonexistent.json"], "cannot open"),
                              (["--model", "/nonexistent-model"], "is not a folder")]:
             r = run(*args)
             assert r.returncode == 2, (args, r.returncode, r.stderr)
             assert needle in r.stderr, (args, r.stderr)
+        # Where CUDA is absent (no nvcc at build time, or no GPU/driver here) the model cannot
+        # load on it: exit 1 naming why.
+        r = run("--device", "cuda")
+        assert r.returncode == 1, (r.returncode, r.stderr)
+        assert "no CUDA backend" in r.stderr or "no usable CUDA device" in r.stderr, r.stderr
         bad_cfg = os.path.join(work_dir(), "bad_config.json")
         with open(bad_cfg, "w") as f:
             json.dump({"port": 0, "no_such_setting": 1}, f)
