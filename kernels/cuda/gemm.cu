@@ -210,13 +210,10 @@ LaunchStatus GemmContext::linear_f32_out(const void* x, const void* weight, floa
 }
 
 LaunchStatus GemmContext::matmul(const void* x, const void* weight, const void* bias, void* y, int num_rows,
-                                 int in_features, int out_features, DType dtype, DType out_dtype,
-                                 cudaStream_t stream) {
+                                 int in_features, int out_features, DType dtype, DType out_dtype, cudaStream_t stream) {
   const bool has_bias = bias != nullptr;
   auto shape = [&] { return gemm_shape(dtype, out_dtype, has_bias, num_rows, in_features, out_features); };
-  auto invalid = [&](const char* why) {
-    return LaunchStatus{cudaErrorInvalidValue, "gemm [" + shape() + "]: " + why};
-  };
+  auto invalid = [&](const char* why) { return LaunchStatus{cudaErrorInvalidValue, "gemm [" + shape() + "]: " + why}; };
   if (dtype != DType::kBF16 && dtype != DType::kF16) return invalid("dtype must be bf16 or f16");
   if (num_rows < 0 || in_features <= 0 || out_features <= 0) {
     return invalid("need num_rows >= 0, in_features > 0 and out_features > 0");

@@ -59,7 +59,8 @@ cuda::LaunchStatus copy_vectors(void* dst, const void* src, size_t bytes, CopyKe
   const char* name = copy_kernel_name(kernel);
   const cuda::ShapeArgs shape = {{"bytes", int64_t(bytes)}, {"num_sms", num_sms}};
   if (bytes % 16 != 0 || !cuda::is_aligned_16(dst) || !cuda::is_aligned_16(src) || num_sms <= 0) {
-    return cuda::invalid_argument(name, cuda::DType::kF32, shape, "need bytes % 16 == 0, aligned pointers, num_sms > 0");
+    return cuda::invalid_argument(name, cuda::DType::kF32, shape,
+                                  "need bytes % 16 == 0, aligned pointers, num_sms > 0");
   }
   const size_t n = bytes / 16;
   if (n == 0) return {};

@@ -224,7 +224,8 @@ std::vector<GemmShape> gemm_shapes() {
     int out_features;
     int in_features;
   };
-  const Projection projections[] = {{"o", 4096, 4096}, {"qkv", 6144, 4096}, {"gate_up", 28672, 4096}, {"down", 4096, 14336}};
+  const Projection projections[] = {
+      {"o", 4096, 4096}, {"qkv", 6144, 4096}, {"gate_up", 28672, 4096}, {"down", 4096, 14336}};
   for (const Projection& p : projections) {
     for (int rows : {1, 64, 256, 2048}) shapes.push_back({p.name, rows, p.out_features, p.in_features});
   }
@@ -269,8 +270,8 @@ std::vector<GemmRow> run_gemm(const Options& options, const cudaDeviceProp& prop
     }
     auto enqueue = [&](int call) {
       const InputSet& set = inputs[size_t(call) % inputs.size()];
-      check(gemm->linear(set.x.get(), set.weight.get(), nullptr, set.y.get(), s.num_rows, s.in_features,
-                         s.out_features, options.dtype, stream));
+      check(gemm->linear(set.x.get(), set.weight.get(), nullptr, set.y.get(), s.num_rows, s.in_features, s.out_features,
+                         options.dtype, stream));
     };
     // A short probe (plan creation included, then untimed) sizes the repetitions.
     const Stats probe = time_calls(stream, 1, 1, sets, enqueue);

@@ -133,15 +133,15 @@ class GemmCuda : public CudaKernelTest {
     ASSERT_TRUE(d_x.ok() && d_weight.ok() && d_bias.ok() && d_y.ok());
     STRATA_ASSERT_CUDA(d_y.poison());
     if (f32_out) {
-      STRATA_ASSERT_LAUNCH(gemm_->linear_f32_out(d_x.get(), d_weight.get(), d_y.as<float>(), s.num_rows,
-                                                 s.in_features, s.out_features, dtype(), stream_));
+      STRATA_ASSERT_LAUNCH(gemm_->linear_f32_out(d_x.get(), d_weight.get(), d_y.as<float>(), s.num_rows, s.in_features,
+                                                 s.out_features, dtype(), stream_));
     } else {
       STRATA_ASSERT_LAUNCH(gemm_->linear(d_x.get(), d_weight.get(), with_bias ? d_bias.get() : nullptr, d_y.get(),
                                          s.num_rows, s.in_features, s.out_features, dtype(), stream_));
     }
     STRATA_ASSERT_CUDA(cudaStreamSynchronize(stream_));
-    EXPECT_TRUE(close_to_reference(test::decode(d_y.download(), out_dtype), expected, s.in_features,
-                                   max_abs(in.x), max_abs(in.weight), out_dtype));
+    EXPECT_TRUE(close_to_reference(test::decode(d_y.download(), out_dtype), expected, s.in_features, max_abs(in.x),
+                                   max_abs(in.weight), out_dtype));
   }
 
   std::unique_ptr<cuda::GemmContext> gemm_;
@@ -236,8 +236,8 @@ TEST_P(GemmCuda, ReplaysFromCudaGraph) {
   DeviceBuffer d_y(expected.size() * cuda::dtype_size(dtype()));
   ASSERT_TRUE(d_x.ok() && d_weight.ok() && d_bias.ok() && d_y.ok());
   auto run = [&] {
-    return gemm_->linear(d_x.get(), d_weight.get(), d_bias.get(), d_y.get(), s.num_rows, s.in_features,
-                         s.out_features, dtype(), stream_);
+    return gemm_->linear(d_x.get(), d_weight.get(), d_bias.get(), d_y.get(), s.num_rows, s.in_features, s.out_features,
+                         dtype(), stream_);
   };
   STRATA_ASSERT_LAUNCH(run());  // caches the plan outside the capture
   STRATA_ASSERT_CUDA(cudaStreamSynchronize(stream_));
@@ -283,8 +283,7 @@ TEST_P(GemmCuda, RejectsInvalidArgumentsWithShape) {
   };
   expect_rejected(gemm_->linear(d_x.get(), d_weight.get(), nullptr, d_y.get(), 7, 72, 200, DType::kF32, stream_),
                   "f32 inputs");
-  expect_rejected(gemm_->linear(d_x.get(), nullptr, nullptr, d_y.get(), 7, 72, 200, dtype(), stream_),
-                  "null weight");
+  expect_rejected(gemm_->linear(d_x.get(), nullptr, nullptr, d_y.get(), 7, 72, 200, dtype(), stream_), "null weight");
   expect_rejected(gemm_->linear(d_x.get(), d_weight.get(), nullptr, d_x.get(), 7, 72, 200, dtype(), stream_),
                   "y aliasing x");
   expect_rejected(gemm_->linear(d_x.get(), d_weight.get(), nullptr, d_y.get(), -1, 72, 200, dtype(), stream_),
