@@ -1,0 +1,490 @@
+// The CUDA backend: the Llama family's forward (the CPU reference's op order, engine/model/
+// llama_model.cpp) as kernels/cuda launches on one stream, bf16/fp16 weights and paged KV
+// cache, fp32 logits copied back through pinned memory. One engine thread drives it.
+#include "engine/cuda/cuda_executor.h"
+
+#include <cuda_runtime_api.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "engine/core/dtype.h"
+#include "engine/model/llama_weights.h"
+#include "kernels/cuda/activation.h"
+#include "kernels/cuda/common.h"
+#include "kernels/cuda/device_buffer.h"
+#include "kernels/cuda/embedding.h"
+#include "kernels/cuda/gemm.h"
+#include "kernels/cuda/kv_cache.h"
+#include "kernels/cuda/norm.h"
+#include "kernels/cuda/paged_attention.h"
+#include "kernels/cuda/rope.h"
+
+namespace strata {
+namespace {
+
+Status cuda_error(cudaError_t error, const std::string& what) {
+  return internal_error(what + ": " + cudaGetErrorName(error) + ": " + cudaGetErrorString(error));
+}
+
+Status check(cudaError_t error, const std::string& what) {
+  return error == cudaSuccess ? Status::ok_status() : cuda_error(error, what);
+}
+
+Status check(const cuda::LaunchStatus& status) {
+  return status.ok() ? Status::ok_status() : internal_error(status.message);
+}
+
+using cuda::DeviceBuffer;
+using cuda::PinnedBuffer;
+
+Status allocate(DeviceBuffer& buffer, size_t bytes, const std::string& what) {
+  const cuda::LaunchStatus st = DeviceBuffer::create(&buffer, bytes);
+  if (st.ok()) return Status::ok_status();
+  return resource_exhausted("cannot allocate " + format_bytes(bytes) + " of GPU memory for " + what + ": " +
+                            st.message);
+}
+
+Status allocate(PinnedBuffer& buffer, size_t bytes, const std::string& what) {
+  const cuda::LaunchStatus st = PinnedBuffer::create(&buffer, bytes);
+  if (st.ok()) return Status::ok_status();
+  return resource_exhausted("cannot allocate " + format_bytes(bytes) + " of pinned host memory for " + what + ": " +
+                            st.message);
+}
+
+struct DeviceLayer {
+  DeviceBuffer input_norm, qkv_proj, qkv_bias, q_norm, k_norm, o_proj, o_bias, post_norm, gate_up_proj, down_proj;
+};
+
+const void* or_null(const DeviceBuffer& m) { return m.size_bytes() == 0 ? nullptr : m.get(); }
+
+// Byte offsets of the per-step metadata inside one pinned staging buffer and its device twin,
+// so each step crosses to the GPU in a single copy.
+struct StepLayout {
+  size_t token_ids = 0, positions = 0, slot_mapping = 0, query_start = 0, context_lens = 0, logits_indices = 0,
+         block_tables = 0, total = 0;
+
+  StepLayout(int max_tokens, int max_seqs, int max_blocks_per_seq) {
+    size_t at = 0;
+    const auto take = [&at](size_t bytes) {
+      const size_t offset = at;
+      at += (bytes + 255) / 256 * 256;
+      return offset;
+    };
+    slot_mapping = take(sizeof(int64_t) * max_tokens);
+    token_ids = take(sizeof(int32_t) * max_tokens);
+    positions = take(sizeof(int32_t) * max_tokens);
+    query_start = take(sizeof(int32_t) * (max_seqs + 1));
+    context_lens = take(sizeof(int32_t) * max_seqs);
+    logits_indices = take(sizeof(int32_t) * max_seqs);
+    block_tables = take(sizeof(int32_t) * static_cast<size_t>(max_seqs) * max_blocks_per_seq);
+    total = at;
+  }
+};
+
+class CudaExecutor final : public ModelExecutor {
+ public:
+  ~CudaExecutor() override {
+    if (stream_ != nullptr) {
+      cudaStreamSynchronize(stream_);
+      cudaStreamDestroy(stream_);
+    }
+  }
+
+  static Result<std::unique_ptr<ModelExecutor>> create(const std::string& model_dir, const ModelConfig& config,
+                                                       const CudaExecutorOptions& options);
+
+  const ModelConfig& config() const override { return config_; }
+  std::string device_name() const override { return device_name_; }
+  size_t weight_bytes() const override { return weight_bytes_; }
+  size_t kv_cache_bytes() const override { return k_cache_.size_bytes() + v_cache_.size_bytes(); }
+  int num_kv_blocks() const override { return num_kv_blocks_; }
+  int block_size() const override { return block_size_; }
+
+  Status forward(const ForwardBatch& batch, std::span<float> logits) override;
+
+ private:
+  CudaExecutor() = default;
+  Status upload(const std::vector<float>& values, DeviceBuffer& out, const std::string& what);
+  Status load_weights(const std::string& model_dir, const ModelLoadOptions& load);
+  Status allocate_activations();
+  Status plan_kv_cache(const CudaExecutorOptions& options);
+  Status stage_batch(const ForwardBatch& batch, int& max_query_len, int& max_context_len);
+  void* k_cache(int layer) const {
+    return static_cast<char*>(k_cache_.get()) + static_cast<size_t>(layer) * kv_layer_bytes_;
+  }
+  void* v_cache(int layer) const {
+    return static_cast<char*>(v_cache_.get()) + static_cast<size_t>(layer) * kv_layer_bytes_;
+  }
+
+  ModelConfig config_;
+  std::string device_name_;
+  cuda::DType dtype_ = cuda::DType::kBF16;
+  int device_index_ = 0;
+  cudaStream_t stream_ = nullptr;
+  std::unique_ptr<cuda::GemmContext> gemm_;
+  int q_dim_ = 0, kv_dim_ = 0, qkv_dim_ = 0;
+  size_t weight_bytes_ = 0;
+
+  // Weights.
+  DeviceBuffer embed_tokens_, final_norm_, lm_head_, inv_freq_;
+  std::vector<DeviceLayer> layers_;
+
+  // Paged KV cache: [num_layers][num_blocks, block_size, num_kv_heads, head_dim] each.
+  DeviceBuffer k_cache_, v_cache_;
+  int num_kv_blocks_ = 0;
+  int block_size_ = 16;
+  size_t kv_layer_bytes_ = 0;
+
+  // Step bounds and activations, sized for the largest step.
+  int max_tokens_ = 0;
+  int max_seqs_ = 0;
+  int max_model_len_ = 0;
+  int max_blocks_per_seq_ = 0;
+  DeviceBuffer hidden_, normed_, qkv_, attn_out_, delta_, gate_up_, mlp_act_, logits_rows_, logits_;
+  DeviceBuffer attention_workspace_;
+  StepLayout layout_{0, 0, 0};
+  DeviceBuffer step_device_;
+  PinnedBuffer step_host_;
+  PinnedBuffer logits_host_;
+};
+
+Status CudaExecutor::upload(const std::vector<float>& values, DeviceBuffer& out, const std::string& what) {
+  if (values.empty()) return Status::ok_status();
+  std::vector<uint16_t> converted(values.size());
+  if (dtype_ == cuda::DType::kBF16) {
+    std::transform(values.begin(), values.end(), converted.begin(), f32_to_bf16);
+  } else {
+    std::transform(values.begin(), values.end(), converted.begin(), f32_to_f16);
+  }
+  const size_t bytes = converted.size() * sizeof(uint16_t);
+  STRATA_RETURN_IF_ERROR(allocate(out, bytes, what));
+  weight_bytes_ += bytes;
+  return check(cudaMemcpy(out.get(), converted.data(), bytes, cudaMemcpyHostToDevice), "copying " + what);
+}
+
+Status CudaExecutor::load_weights(const std::string& model_dir, const ModelLoadOptions& load) {
+  layers_.resize(config_.num_layers);
+  LlamaOuterWeights outer;
+  STRATA_RETURN_IF_ERROR(read_llama_weights(
+      model_dir, config_, load,
+      [&](int l, LlamaLayerWeights&& w) -> Status {
+        DeviceLayer& d = layers_[l];
+        const std::string p = "layer " + std::to_string(l) + " ";
+        STRATA_RETURN_IF_ERROR(upload(w.input_norm, d.input_norm, p + "input_layernorm"));
+        STRATA_RETURN_IF_ERROR(upload(w.qkv_proj, d.qkv_proj, p + "qkv_proj"));
+        STRATA_RETURN_IF_ERROR(upload(w.qkv_bias, d.qkv_bias, p + "qkv bias"));
+        STRATA_RETURN_IF_ERROR(upload(w.q_norm, d.q_norm, p + "q_norm"));
+        STRATA_RETURN_IF_ERROR(upload(w.k_norm, d.k_norm, p + "k_norm"));
+        STRATA_RETURN_IF_ERROR(upload(w.o_proj, d.o_proj, p + "o_proj"));
+        STRATA_RETURN_IF_ERROR(upload(w.o_bias, d.o_bias, p + "o_proj bias"));
+        STRATA_RETURN_IF_ERROR(upload(w.post_norm, d.post_norm, p + "post_attention_layernorm"));
+        STRATA_RETURN_IF_ERROR(upload(w.gate_up_proj, d.gate_up_proj, p + "gate_up_proj"));
+        return upload(w.down_proj, d.down_proj, p + "down_proj");
+      },
+      outer));
+  STRATA_RETURN_IF_ERROR(upload(outer.embed_tokens, embed_tokens_, "embed_tokens"));
+  STRATA_RETURN_IF_ERROR(upload(outer.final_norm, final_norm_, "final norm"));
+  STRATA_RETURN_IF_ERROR(upload(outer.lm_head, lm_head_, "lm_head"));
+  const std::vector<float> inv_freq = llama_inv_freq(config_);
+  STRATA_RETURN_IF_ERROR(allocate(inv_freq_, inv_freq.size() * sizeof(float), "the RoPE table"));
+  return check(cudaMemcpy(inv_freq_.get(), inv_freq.data(), inv_freq_.size_bytes(), cudaMemcpyHostToDevice),
+               "copying the RoPE table");
+}
+
+Status CudaExecutor::allocate_activations() {
+  const ModelConfig& c = config_;
+  const size_t t = static_cast<size_t>(max_tokens_), esize = cuda::dtype_size(dtype_);
+  const auto rows = [&](DeviceBuffer& m, size_t n, size_t width, const char* what) {
+    return allocate(m, n * width * esize, what);
+  };
+  STRATA_RETURN_IF_ERROR(rows(hidden_, t, c.hidden_size, "the residual stream"));
+  STRATA_RETURN_IF_ERROR(rows(normed_, t, c.hidden_size, "normed activations"));
+  STRATA_RETURN_IF_ERROR(rows(qkv_, t, qkv_dim_, "q/k/v"));
+  STRATA_RETURN_IF_ERROR(rows(attn_out_, t, q_dim_, "attention output"));
+  STRATA_RETURN_IF_ERROR(rows(delta_, t, c.hidden_size, "layer outputs"));
+  STRATA_RETURN_IF_ERROR(rows(gate_up_, t, 2 * static_cast<size_t>(c.intermediate_size), "gate/up"));
+  STRATA_RETURN_IF_ERROR(rows(mlp_act_, t, c.intermediate_size, "MLP activations"));
+  STRATA_RETURN_IF_ERROR(rows(logits_rows_, max_seqs_, c.hidden_size, "logits rows"));
+  STRATA_RETURN_IF_ERROR(
+      allocate(logits_, static_cast<size_t>(max_seqs_) * c.vocab_size * sizeof(float), "logits (fp32)"));
+  STRATA_RETURN_IF_ERROR(allocate(logits_host_, logits_.size_bytes(), "logits"));
+  STRATA_RETURN_IF_ERROR(allocate(
+      attention_workspace_, cuda::paged_attention_workspace_bytes(max_tokens_, c.num_heads, c.head_dim, max_model_len_),
+      "the attention workspace"));
+  layout_ = StepLayout(max_tokens_, max_seqs_, max_blocks_per_seq_);
+  STRATA_RETURN_IF_ERROR(allocate(step_device_, layout_.total, "step inputs"));
+  return allocate(step_host_, layout_.total, "step inputs");
+}
+
+Status CudaExecutor::plan_kv_cache(const CudaExecutorOptions& options) {
+  const ModelConfig& c = config_;
+  block_size_ = options.block_size;
+  const size_t block_bytes =
+      static_cast<size_t>(block_size_) * c.num_kv_heads * c.head_dim * cuda::dtype_size(dtype_);  // one of K or V
+  size_t free_bytes = 0, total_bytes = 0;
+  STRATA_RETURN_IF_ERROR(check(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo"));
+  const double budget = static_cast<double>(total_bytes) * options.gpu_memory_utilization;
+  const double in_use = static_cast<double>(total_bytes - free_bytes);  // ours and anyone else's
+  const double for_kv = budget - in_use;
+  const size_t per_block_all_layers = 2 * block_bytes * c.num_layers;
+  int64_t blocks = options.num_kv_blocks;
+  if (blocks <= 0) {
+    blocks = for_kv > 0 ? static_cast<int64_t>(for_kv / static_cast<double>(per_block_all_layers)) : 0;
+    if (options.max_kv_blocks > 0) blocks = std::min<int64_t>(blocks, options.max_kv_blocks);
+  }
+  const int64_t one_sequence = (max_model_len_ + block_size_ - 1) / block_size_;
+  if (blocks < one_sequence) {
+    return resource_exhausted(
+        "the model does not leave room for its KV cache: weights " + format_bytes(weight_bytes_) + ", " +
+        format_bytes(static_cast<uint64_t>(in_use)) + " of " + format_bytes(total_bytes) + " GPU memory in use; " +
+        "gpu_memory_utilization " + std::to_string(options.gpu_memory_utilization) + " leaves " +
+        format_bytes(static_cast<uint64_t>(std::max(0.0, for_kv))) + " for " + std::to_string(blocks) +
+        " KV blocks, fewer than one sequence of max_model_len " + std::to_string(max_model_len_) + " needs (" +
+        std::to_string(one_sequence) + " blocks of " + format_bytes(per_block_all_layers) +
+        "); lower max_model_len or max_num_batched_tokens, or raise gpu_memory_utilization");
+  }
+  num_kv_blocks_ = static_cast<int>(std::min<int64_t>(blocks, INT32_MAX));
+  kv_layer_bytes_ = block_bytes * num_kv_blocks_;
+  STRATA_RETURN_IF_ERROR(allocate(k_cache_, kv_layer_bytes_ * c.num_layers, "the K cache"));
+  return allocate(v_cache_, kv_layer_bytes_ * c.num_layers, "the V cache");
+}
+
+Result<std::unique_ptr<ModelExecutor>> CudaExecutor::create(const std::string& model_dir, const ModelConfig& config,
+                                                            const CudaExecutorOptions& options) {
+  int count = 0;
+  STRATA_RETURN_IF_ERROR(check(cudaGetDeviceCount(&count), "no usable CUDA device"));
+  if (options.device_index < 0 || options.device_index >= count) {
+    return invalid_argument("device cuda:" + std::to_string(options.device_index) + " does not exist (" +
+                            std::to_string(count) + " CUDA devices)");
+  }
+  if (options.block_size <= 0 || options.max_num_batched_tokens <= 0 || options.max_num_seqs <= 0 ||
+      options.max_model_len <= 0) {
+    return invalid_argument(
+        "CUDA executor: block_size, max_num_batched_tokens, max_num_seqs and max_model_len "
+        "must be positive");
+  }
+  std::unique_ptr<CudaExecutor> e(new CudaExecutor());
+  e->config_ = config;
+  e->device_index_ = options.device_index;
+  STRATA_RETURN_IF_ERROR(check(cudaSetDevice(options.device_index), "cudaSetDevice"));
+  cudaDeviceProp prop{};
+  STRATA_RETURN_IF_ERROR(check(cudaGetDeviceProperties(&prop, options.device_index), "cudaGetDeviceProperties"));
+  e->device_name_ = "cuda:" + std::to_string(options.device_index) + " (" + prop.name + ")";
+  if (prop.major < 9) {
+    return unimplemented(e->device_name_ + " has compute capability " + std::to_string(prop.major) + "." +
+                         std::to_string(prop.minor) + "; this build's kernels are for sm_90a (H100/H200)");
+  }
+  e->dtype_ = config.torch_dtype == "float16" ? cuda::DType::kF16 : cuda::DType::kBF16;
+  e->q_dim_ = config.num_heads * config.head_dim;
+  e->kv_dim_ = config.num_kv_heads * config.head_dim;
+  e->qkv_dim_ = e->q_dim_ + 2 * e->kv_dim_;
+  e->max_tokens_ = options.max_num_batched_tokens;
+  e->max_seqs_ = options.max_num_seqs;
+  e->max_model_len_ = options.max_model_len;
+  e->max_blocks_per_seq_ = (options.max_model_len + options.block_size - 1) / options.block_size;
+
+  // Fail before reading any weight when they cannot fit.
+  size_t free_bytes = 0, total_bytes = 0;
+  STRATA_RETURN_IF_ERROR(check(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo"));
+  const uint64_t need = static_cast<uint64_t>(llama_num_parameters(config)) * cuda::dtype_size(e->dtype_);
+  const double allowed =
+      static_cast<double>(total_bytes) * options.gpu_memory_utilization - static_cast<double>(total_bytes - free_bytes);
+  if (static_cast<double>(need) > allowed) {
+    return resource_exhausted(model_dir + ": the weights need " + format_bytes(need) + " on " + e->device_name_ +
+                              ", but gpu_memory_utilization " + std::to_string(options.gpu_memory_utilization) +
+                              " of " + format_bytes(total_bytes) + " leaves " +
+                              format_bytes(static_cast<uint64_t>(std::max(0.0, allowed))) +
+                              " (use a GPU with more memory, or tensor parallelism)");
+  }
+
+  STRATA_RETURN_IF_ERROR(check(cudaStreamCreateWithFlags(&e->stream_, cudaStreamNonBlocking), "cudaStreamCreate"));
+  STRATA_RETURN_IF_ERROR(check(cuda::GemmContext::create(&e->gemm_)));
+  STRATA_RETURN_IF_ERROR(e->load_weights(model_dir, options.load));
+  STRATA_RETURN_IF_ERROR(e->allocate_activations());
+  STRATA_RETURN_IF_ERROR(e->plan_kv_cache(options));
+  spdlog::info("{}: weights {} ({}), KV cache {} blocks x {} tokens ({})", e->device_name_,
+               format_bytes(e->weight_bytes_), cuda::dtype_name(e->dtype_), e->num_kv_blocks_, e->block_size_,
+               format_bytes(e->kv_cache_bytes()));
+  return std::unique_ptr<ModelExecutor>(std::move(e));
+}
+
+// Checks what the kernels cannot (sizes against the buffers, block ids against the cache)
+// and writes the step's metadata into the pinned staging buffer.
+Status CudaExecutor::stage_batch(const ForwardBatch& batch, int& max_query_len, int& max_context_len) {
+  const int num_tokens = batch.num_tokens();
+  const int num_seqs = batch.num_seqs();
+  const int num_logits = static_cast<int>(batch.logits_indices.size());
+  if (num_tokens < 1 || num_tokens > max_tokens_ || num_seqs < 1 || num_seqs > max_seqs_ || num_logits > max_seqs_) {
+    return invalid_argument("forward: " + std::to_string(num_tokens) + " tokens / " + std::to_string(num_seqs) +
+                            " sequences / " + std::to_string(num_logits) + " logits rows exceed the sizes planned (" +
+                            std::to_string(max_tokens_) + " / " + std::to_string(max_seqs_) + ")");
+  }
+  if (static_cast<int>(batch.positions.size()) != num_tokens ||
+      static_cast<int>(batch.query_start.size()) != num_seqs + 1 ||
+      static_cast<int>(batch.block_tables.size()) != num_seqs || batch.query_start[0] != 0 ||
+      batch.query_start[num_seqs] != num_tokens) {
+    return invalid_argument("forward: malformed batch (positions, query_start or block_tables sizes)");
+  }
+  char* host = step_host_.data<char>();
+  auto* slot_mapping = reinterpret_cast<int64_t*>(host + layout_.slot_mapping);
+  auto* block_tables = reinterpret_cast<int32_t*>(host + layout_.block_tables);
+  std::memcpy(host + layout_.token_ids, batch.token_ids.data(), sizeof(int32_t) * num_tokens);
+  std::memcpy(host + layout_.positions, batch.positions.data(), sizeof(int32_t) * num_tokens);
+  std::memcpy(host + layout_.query_start, batch.query_start.data(), sizeof(int32_t) * (num_seqs + 1));
+  std::memcpy(host + layout_.context_lens, batch.context_lens.data(), sizeof(int32_t) * num_seqs);
+  std::memcpy(host + layout_.logits_indices, batch.logits_indices.data(), sizeof(int32_t) * num_logits);
+  max_query_len = 0;
+  max_context_len = 0;
+  for (int s = 0; s < num_seqs; ++s) {
+    const int begin = batch.query_start[s], end = batch.query_start[s + 1];
+    const int context_len = batch.context_lens[s];
+    const int num_new = end - begin;
+    const int blocks = (context_len + block_size_ - 1) / block_size_;
+    if (num_new < 1 || context_len < num_new || context_len > max_model_len_ ||
+        static_cast<int>(batch.block_tables[s].size()) < blocks) {
+      return invalid_argument("forward: sequence " + std::to_string(s) + " has " + std::to_string(num_new) +
+                              " new tokens, context_len " + std::to_string(context_len) + " and " +
+                              std::to_string(batch.block_tables[s].size()) + " blocks");
+    }
+    max_query_len = std::max(max_query_len, num_new);
+    max_context_len = std::max(max_context_len, context_len);
+    int32_t* table = block_tables + static_cast<size_t>(s) * max_blocks_per_seq_;
+    for (int b = 0; b < blocks; ++b) {
+      const int32_t block = batch.block_tables[s][b];
+      if (block < 0 || block >= num_kv_blocks_) {
+        return invalid_argument("forward: sequence " + std::to_string(s) + " block " + std::to_string(block) +
+                                " is outside the KV cache's " + std::to_string(num_kv_blocks_) + " blocks");
+      }
+      table[b] = block;
+    }
+    std::fill(table + blocks, table + max_blocks_per_seq_, 0);
+    const int first_slot = context_len - num_new;
+    for (int t = begin; t < end; ++t) {
+      const int slot = first_slot + (t - begin);
+      slot_mapping[t] = static_cast<int64_t>(table[slot / block_size_]) * block_size_ + slot % block_size_;
+    }
+  }
+  for (int i = 0; i < num_logits; ++i) {
+    if (batch.logits_indices[i] < 0 || batch.logits_indices[i] >= num_tokens) {
+      return invalid_argument("forward: logits_indices[" + std::to_string(i) + "] is not a token of the batch");
+    }
+  }
+  return Status::ok_status();
+}
+
+Status CudaExecutor::forward(const ForwardBatch& batch, std::span<float> logits) {
+  const ModelConfig& c = config_;
+  const int num_tokens = batch.num_tokens();
+  const int num_seqs = batch.num_seqs();
+  const int num_logits = static_cast<int>(batch.logits_indices.size());
+  if (logits.size() != static_cast<size_t>(num_logits) * c.vocab_size) {
+    return invalid_argument("forward: logits buffer holds " + std::to_string(logits.size()) + " floats, expected " +
+                            std::to_string(num_logits) + " x " + std::to_string(c.vocab_size));
+  }
+  int max_query_len = 0, max_context_len = 0;
+  STRATA_RETURN_IF_ERROR(stage_batch(batch, max_query_len, max_context_len));
+  STRATA_RETURN_IF_ERROR(check(cudaSetDevice(device_index_), "cudaSetDevice"));
+  STRATA_RETURN_IF_ERROR(check(
+      cudaMemcpyAsync(step_device_.get(), step_host_.data<char>(), layout_.total, cudaMemcpyHostToDevice, stream_),
+      "copying step inputs"));
+  char* step = step_device_.data<char>();
+  const auto* token_ids = reinterpret_cast<const int32_t*>(step + layout_.token_ids);
+  const auto* positions = reinterpret_cast<const int32_t*>(step + layout_.positions);
+  const auto* slot_mapping = reinterpret_cast<const int64_t*>(step + layout_.slot_mapping);
+  const auto* query_start = reinterpret_cast<const int32_t*>(step + layout_.query_start);
+  const auto* context_lens = reinterpret_cast<const int32_t*>(step + layout_.context_lens);
+  const auto* logits_indices = reinterpret_cast<const int32_t*>(step + layout_.logits_indices);
+  const auto* block_tables = reinterpret_cast<const int32_t*>(step + layout_.block_tables);
+
+  const cuda::DType dt = dtype_;
+  const size_t esize = cuda::dtype_size(dt);
+  const int hidden = c.hidden_size, inter = c.intermediate_size;
+  const float eps = c.rms_norm_eps;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+  const int sliding_window = c.sliding_window.value_or(0);
+  const int64_t num_slots = static_cast<int64_t>(num_kv_blocks_) * block_size_;
+
+  STRATA_RETURN_IF_ERROR(check(cuda::embedding_lookup(token_ids, num_tokens, embed_tokens_.get(), c.vocab_size, hidden,
+                                                      hidden_.get(), dt, stream_)));
+  for (int l = 0; l < c.num_layers; ++l) {
+    const DeviceLayer& w = layers_[l];
+    // The previous layer's MLP output joins the residual stream here, fused with this norm.
+    if (l == 0) {
+      STRATA_RETURN_IF_ERROR(check(
+          cuda::rms_norm(hidden_.get(), w.input_norm.get(), normed_.get(), num_tokens, hidden, eps, dt, stream_)));
+    } else {
+      STRATA_RETURN_IF_ERROR(check(cuda::fused_add_rms_norm(hidden_.get(), delta_.get(), w.input_norm.get(),
+                                                            normed_.get(), num_tokens, hidden, eps, dt, stream_)));
+    }
+    // Attention: fused qkv rows [q | k | v]; q and k are normalized and rotated in place.
+    char* q = qkv_.data<char>();
+    char* k = q + static_cast<size_t>(q_dim_) * esize;
+    char* v = k + static_cast<size_t>(kv_dim_) * esize;
+    STRATA_RETURN_IF_ERROR(check(gemm_->linear(normed_.get(), w.qkv_proj.get(), or_null(w.qkv_bias), q, num_tokens,
+                                               hidden, qkv_dim_, dt, stream_)));
+    if (c.qk_norm) {
+      STRATA_RETURN_IF_ERROR(check(
+          cuda::head_rms_norm(q, num_tokens, c.num_heads, c.head_dim, qkv_dim_, w.q_norm.get(), eps, dt, stream_)));
+      STRATA_RETURN_IF_ERROR(check(
+          cuda::head_rms_norm(k, num_tokens, c.num_kv_heads, c.head_dim, qkv_dim_, w.k_norm.get(), eps, dt, stream_)));
+    }
+    STRATA_RETURN_IF_ERROR(check(cuda::rope_neox(q, qkv_dim_, c.num_heads, k, qkv_dim_, c.num_kv_heads, positions,
+                                                 num_tokens, c.head_dim, inv_freq_.data<float>(), dt, stream_)));
+    STRATA_RETURN_IF_ERROR(
+        check(cuda::write_kv_cache(k, qkv_dim_, v, qkv_dim_, slot_mapping, num_tokens, c.num_kv_heads, c.head_dim,
+                                   k_cache(l), v_cache(l), num_slots, dt, stream_)));
+    STRATA_RETURN_IF_ERROR(check(
+        cuda::paged_attention(attn_out_.get(), q, qkv_dim_, k_cache(l), v_cache(l), block_tables, max_blocks_per_seq_,
+                              query_start, context_lens, num_seqs, num_tokens, max_query_len, max_context_len,
+                              c.num_heads, c.num_kv_heads, c.head_dim, block_size_, scale, sliding_window,
+                              attention_workspace_.get(), attention_workspace_.size_bytes(), dt, stream_)));
+    STRATA_RETURN_IF_ERROR(check(gemm_->linear(attn_out_.get(), w.o_proj.get(), or_null(w.o_bias), delta_.get(),
+                                               num_tokens, q_dim_, hidden, dt, stream_)));
+    // MLP: down(silu(gate(x)) * up(x)).
+    STRATA_RETURN_IF_ERROR(check(cuda::fused_add_rms_norm(hidden_.get(), delta_.get(), w.post_norm.get(), normed_.get(),
+                                                          num_tokens, hidden, eps, dt, stream_)));
+    STRATA_RETURN_IF_ERROR(check(gemm_->linear(normed_.get(), w.gate_up_proj.get(), nullptr, gate_up_.get(), num_tokens,
+                                               hidden, 2 * inter, dt, stream_)));
+    STRATA_RETURN_IF_ERROR(check(cuda::silu_and_mul(gate_up_.get(), mlp_act_.get(), num_tokens, inter, dt, stream_)));
+    STRATA_RETURN_IF_ERROR(check(gemm_->linear(mlp_act_.get(), w.down_proj.get(), nullptr, delta_.get(), num_tokens,
+                                               inter, hidden, dt, stream_)));
+  }
+  if (num_logits > 0) {
+    // Final norm over every token (cheap), then the rows that sample gathered for lm_head.
+    STRATA_RETURN_IF_ERROR(check(cuda::fused_add_rms_norm(hidden_.get(), delta_.get(), final_norm_.get(), normed_.get(),
+                                                          num_tokens, hidden, eps, dt, stream_)));
+    STRATA_RETURN_IF_ERROR(check(cuda::embedding_lookup(logits_indices, num_logits, normed_.get(), num_tokens, hidden,
+                                                        logits_rows_.get(), dt, stream_)));
+    const void* lm_head = lm_head_.size_bytes() == 0 ? embed_tokens_.get() : lm_head_.get();
+    STRATA_RETURN_IF_ERROR(check(gemm_->linear_f32_out(logits_rows_.get(), lm_head, logits_.data<float>(), num_logits,
+                                                       hidden, c.vocab_size, dt, stream_)));
+    STRATA_RETURN_IF_ERROR(check(cudaMemcpyAsync(logits_host_.data<float>(), logits_.get(),
+                                                 logits.size() * sizeof(float), cudaMemcpyDeviceToHost, stream_),
+                                 "copying logits"));
+  }
+  STRATA_RETURN_IF_ERROR(check(cudaStreamSynchronize(stream_), "forward"));
+  if (num_logits > 0) std::memcpy(logits.data(), logits_host_.data<float>(), logits.size() * sizeof(float));
+  return Status::ok_status();
+}
+
+}  // namespace
+
+int cuda_device_count() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky "no device / insufficient driver" error
+    return 0;
+  }
+  return count;
+}
+
+Result<std::unique_ptr<ModelExecutor>> make_cuda_executor(const std::string& model_dir, const ModelConfig& config,
+                                                          const CudaExecutorOptions& options) {
+  return CudaExecutor::create(model_dir, config, options);
+}
+
+}  // namespace strata
