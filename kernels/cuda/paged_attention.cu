@@ -1,26 +1,27 @@
-// Paged attention launcher: checks the arguments, sizes the decode splits, and launches the
-// split-KV decode kernel (sequences with one new token) and the tiled prefill kernel (the
-// others) on one stream. Each kernel skips the sequences of the other kind by reading
-// query_start, so a mixed batch needs no host-side partition.
+// Paged attention launcher: checks the arguments, sizes the decode splits, and launches on one
+// stream (1) the split-KV decode over the sequences with one new token: the SIMT kernel for
+// GQA 1-2, the tensor-core kernel with the group's heads as rows for GQA 3-8, then the split
+// combine; (2) the tiled tensor-core prefill over the others. Each kernel skips the sequences
+// of the other kind by reading query_start, so a mixed batch needs no host-side partition.
 #include <algorithm>
 #include <type_traits>
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/paged_attention.h"
 #include "kernels/cuda/paged_attention_decode.cuh"
-#include "kernels/cuda/paged_attention_prefill.cuh"
+#include "kernels/cuda/paged_attention_mma.cuh"
 
 namespace strata::cuda {
 namespace {
 
-using paged::decode_slots_per_iteration;
+using paged::kDecodeMmaWarps;
 using paged::kDecodeThreads;
-using paged::kPrefillBlockM;
-using paged::kPrefillThreads;
+using paged::kMmaBlockN;
+using paged::kPrefillWarps;
+using paged::mma_smem_bytes;
 using paged::paged_decode_combine_kernel;
 using paged::paged_decode_kernel;
-using paged::paged_prefill_kernel;
-using paged::prefill_smem_bytes;
+using paged::paged_mma_attention_kernel;
 
 // Decode splits: enough (sequence, query head, split) rows to fill the GPU several times
 // over (4096 rows = 512..4096 CTAs for GQA 8..1, against 132 SMs), no split shorter than
@@ -78,24 +79,36 @@ struct Args {
   size_t workspace_bytes;
 };
 
-template <class T, int kHeadDim>
-LaunchStatus launch_prefill(const Args& a, DType dtype, ShapeArgs shape, cudaStream_t stream) {
-  constexpr const char* kKernel = "paged_prefill_kernel";
-  const int group = a.num_heads / a.num_kv_heads;
-  const int64_t m_tiles = (static_cast<int64_t>(a.max_query_len) * group + kPrefillBlockM - 1) / kPrefillBlockM;
-  if (m_tiles > 65535) return invalid_argument(kKernel, dtype, shape, "max_query_len * group / 64 exceeds 65535");
-  constexpr size_t kSmem = prefill_smem_bytes<kHeadDim>();
-  auto* kernel = paged_prefill_kernel<T, kHeadDim>;
+// The tensor-core kernel: prefill rows (kDecode false, grid.z = row tiles) or GQA decodes
+// (kDecode true, grid.z = splits).
+template <class T, int kHeadDim, int kWarps, bool kDecode>
+LaunchStatus launch_mma(const Args& a, int64_t grid_z, int split_len, int num_splits, float* partial_out,
+                        float* partial_ml, DType dtype, ShapeArgs shape, cudaStream_t stream) {
+  constexpr const char* kKernel =
+      kDecode ? "paged_mma_attention_kernel<decode>" : "paged_mma_attention_kernel<prefill>";
+  if (grid_z > 65535) return invalid_argument(kKernel, dtype, shape, "more than 65535 row tiles or splits");
+  constexpr size_t kSmem = mma_smem_bytes<kHeadDim, kWarps>();
+  auto* kernel = paged_mma_attention_kernel<T, kHeadDim, kWarps, kDecode>;
   // Above the 48 KiB default; set on every launch because the attribute is per device.
   const cudaError_t attr = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
   if (attr != cudaSuccess) return check_launch(kKernel, dtype, shape);
+  const int group = a.num_heads / a.num_kv_heads;
   const dim3 grid(static_cast<unsigned>(a.num_seqs), static_cast<unsigned>(a.num_kv_heads),
-                  static_cast<unsigned>(m_tiles));
-  kernel<<<grid, kPrefillThreads, kSmem, stream>>>(
-      static_cast<T*>(a.out), static_cast<const T*>(a.q), a.q_stride, static_cast<const T*>(a.k_cache),
-      static_cast<const T*>(a.v_cache), a.block_tables, a.max_blocks_per_seq, a.query_start, a.context_lens,
-      a.num_heads, a.num_kv_heads, group, a.block_shift, a.scale_log2, a.sliding_window);
+                  static_cast<unsigned>(grid_z));
+  kernel<<<grid, kWarps * 32, kSmem, stream>>>(static_cast<T*>(a.out), static_cast<const T*>(a.q), a.q_stride,
+                                               static_cast<const T*>(a.k_cache), static_cast<const T*>(a.v_cache),
+                                               a.block_tables, a.max_blocks_per_seq, a.query_start, a.context_lens,
+                                               a.num_heads, a.num_kv_heads, group, a.block_shift, a.scale_log2,
+                                               a.sliding_window, split_len, num_splits, partial_out, partial_ml);
   return check_launch(kKernel, dtype, shape);
+}
+
+template <class T, int kHeadDim>
+LaunchStatus launch_prefill(const Args& a, DType dtype, ShapeArgs shape, cudaStream_t stream) {
+  constexpr int kRows = kPrefillWarps * 16;
+  const int group = a.num_heads / a.num_kv_heads;
+  const int64_t row_tiles = (static_cast<int64_t>(a.max_query_len) * group + kRows - 1) / kRows;
+  return launch_mma<T, kHeadDim, kPrefillWarps, false>(a, row_tiles, 0, 1, nullptr, nullptr, dtype, shape, stream);
 }
 
 template <class T, int kHeadDim, int kGroup>
@@ -121,11 +134,11 @@ LaunchStatus launch_decode(const Args& a, DType dtype, ShapeArgs shape, cudaStre
   const size_t available = a.workspace != nullptr ? a.workspace_bytes : 0;
   const int64_t fit = static_cast<int64_t>(available / split_workspace_bytes(rows_per_split, kHeadDim));
   if (fit < num_splits) num_splits = static_cast<int>(std::max<int64_t>(fit, 1));
-  // Split lengths are whole CTA steps; recount so no split is empty for the longest sequence.
-  constexpr int kStep = decode_slots_per_iteration<kHeadDim>();
+  // Split lengths are whole K/V tiles of the tensor-core kernel (and whole steps of the SIMT
+  // one); recount so no split is empty for the longest sequence.
+  constexpr int kStep = kMmaBlockN;
   const int split_len = ceil_div(ceil_div(std::max(max_visible, 1), num_splits), kStep) * kStep;
   num_splits = ceil_div(std::max(max_visible, 1), split_len);
-  if (num_splits > 65535) return invalid_argument("paged_decode_kernel", dtype, shape, "too many splits");
 
   float* partial_out = nullptr;
   float* partial_ml = nullptr;
@@ -133,6 +146,9 @@ LaunchStatus launch_decode(const Args& a, DType dtype, ShapeArgs shape, cudaStre
     partial_out = static_cast<float*>(a.workspace);
     partial_ml = partial_out + rows_per_split * num_splits * kHeadDim;
   }
+  // GQA 1 and 2: the SIMT kernel (its 2 * group * head_dim FMAs per slot stay under the
+  // memory time). From 3 query heads per kv head on the FMAs would bound it, so the heads
+  // become the rows of a 16-row tensor-core tile instead.
   const int group = a.num_heads / a.num_kv_heads;
   LaunchStatus status;
   if (group == 1) {
@@ -141,12 +157,9 @@ LaunchStatus launch_decode(const Args& a, DType dtype, ShapeArgs shape, cudaStre
   } else if (group == 2) {
     status =
         launch_decode_group<T, kHeadDim, 2>(a, split_len, num_splits, partial_out, partial_ml, dtype, shape, stream);
-  } else if (group <= 4) {
-    status =
-        launch_decode_group<T, kHeadDim, 4>(a, split_len, num_splits, partial_out, partial_ml, dtype, shape, stream);
   } else {
-    status =
-        launch_decode_group<T, kHeadDim, 8>(a, split_len, num_splits, partial_out, partial_ml, dtype, shape, stream);
+    status = launch_mma<T, kHeadDim, kDecodeMmaWarps, true>(a, num_splits, split_len, num_splits, partial_out,
+                                                            partial_ml, dtype, shape, stream);
   }
   if (!status.ok() || num_splits == 1) return status;
   const dim3 grid(static_cast<unsigned>(a.num_seqs), static_cast<unsigned>(a.num_heads));

@@ -17,14 +17,9 @@ inline constexpr int kDecodeWarps = 4;
 inline constexpr int kDecodeThreads = kDecodeWarps * 32;
 inline constexpr int kDecodeUnroll = 4;  // slots in flight per lane group per iteration
 
-// Slots one CTA covers per loop iteration; split lengths are multiples of it.
-template <int kHeadDim>
-constexpr int decode_slots_per_iteration() {
-  return kDecodeWarps * (32 / (kHeadDim / 8)) * kDecodeUnroll;
-}
-
-// One CTA per (sequence, kv head, split); the `group` query heads of the kv head (at most
-// kGroup) are handled together so each K/V row is read once. Within a warp, a lane group of
+// SIMT decode for GQA 1 and 2 (the tensor-core kernel takes larger groups): one CTA per
+// (sequence, kv head, split); the `group` query heads of the kv head (at most kGroup) are
+// handled together so each K/V row is read once. Within a warp, a lane group of
 // kHeadDim / 8 lanes owns one slot at a time (16 bytes of K and of V per lane), so a warp
 // covers 2 (head_dim 128) or 4 (head_dim 64) slots, kDecodeUnroll times over, per step. Each
 // lane group keeps its own online softmax; lane groups and warps merge at the end.

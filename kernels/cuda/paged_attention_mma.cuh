@@ -1,6 +1,7 @@
-// Paged prefill / chunked-prefill attention kernel: FlashAttention-2-style online softmax
-// (Dao 2023, §3.1) over K/V tiles gathered through the block table, mma.sync m16n8k16 with
-// fp32 accumulation. Included by paged_attention.cu only.
+// Paged attention on the tensor cores: FlashAttention-2-style online softmax (Dao 2023, §3.1)
+// over K/V tiles gathered through the block table, mma.sync m16n8k16 with fp32 accumulation.
+// One kernel template serves prefill chunks (4 warps, 64 query rows) and GQA decodes (1 warp,
+// the query heads of a kv head as rows, split-KV). Included by paged_attention.cu only.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -14,16 +15,15 @@
 
 namespace strata::cuda::paged {
 
-// Tile shapes of the prefill kernel: 4 warps, 16 query rows each, K/V tiles of 64 slots,
-// double-buffered in shared memory.
+// Tile shapes: 16 query rows per warp (4 warps for prefill, 1 for decode), K/V tiles of 64
+// slots double-buffered in shared memory.
 inline constexpr int kPrefillWarps = 4;
-inline constexpr int kPrefillThreads = kPrefillWarps * 32;
-inline constexpr int kPrefillBlockM = kPrefillWarps * 16;
-inline constexpr int kPrefillBlockN = 64;
+inline constexpr int kDecodeMmaWarps = 1;
+inline constexpr int kMmaBlockN = 64;
 
-template <int kHeadDim>
-constexpr size_t prefill_smem_bytes() {
-  return static_cast<size_t>(kPrefillBlockM + 4 * kPrefillBlockN) * kHeadDim * 2;
+template <int kHeadDim, int kWarps>
+constexpr size_t mma_smem_bytes() {
+  return static_cast<size_t>(kWarps * 16 + 4 * kMmaBlockN) * kHeadDim * 2;
 }
 
 __device__ __forceinline__ uint32_t smem_addr(const void* p) {
@@ -92,45 +92,56 @@ __device__ __forceinline__ int swizzle(int row, int chunk) {
   return row * kHeadDim + ((chunk ^ (row & 7)) << 3);
 }
 
-// One CTA per (sequence, kv head, tile of 64 query rows). A tile row is a (token, query head
-// of this kv head) pair, row = token * group + head_in_group, so the query heads of a kv head
-// share every K/V tile (GQA). Token j of a sequence sits at slot p = context_len - n_new + j
-// and attends to slots [lo, p], lo = max(0, p - sliding_window + 1) with a window, else 0.
-// Sequences with n_new <= 1 are left to the decode kernel.
+// A CTA of kWarps warps covers 16 * kWarps query rows of one (sequence, kv head). A row is a
+// (token, query head of this kv head) pair, row = token * group + head_in_group, so the query
+// heads of a kv head share every K/V tile (GQA). Token j of a sequence sits at slot
+// p = context_len - n_new + j and attends to slots [lo, p], lo = max(0, p - sliding_window + 1)
+// with a window, else 0.
+// kDecode == false (prefill): sequences with n_new >= 2; blockIdx.z is the row tile.
+// kDecode == true: sequences with n_new == 1 (rows = the group's heads, group <= 16);
+// blockIdx.z is the split, covering visible slots [lo + z * split_len, lo + (z + 1) * split_len);
+// with num_splits > 1 the split writes partial_out / partial_ml (as paged_decode_kernel).
 //
 // out:          [num_tokens, num_heads, kHeadDim]
 // q:            [num_tokens, num_heads, kHeadDim], token rows q_stride elements apart
 // k_cache, v_cache: [num_blocks, block_size, num_kv_heads, kHeadDim]
 // block_tables: [num_seqs, max_blocks_per_seq]; query_start: [num_seqs + 1]; context_lens: [num_seqs]
-// grid: (num_seqs, num_kv_heads, ceil(max_query_len * group / 64)); block: 128 threads;
-// dynamic shared memory: prefill_smem_bytes<kHeadDim>() (Q tile + 2 stages of K and V tiles).
+// grid: (num_seqs, num_kv_heads, ceil(max_query_len * group / (16 * kWarps)) or num_splits);
+// block: 32 * kWarps threads; dynamic shared memory: mma_smem_bytes<kHeadDim, kWarps>()
+// (Q tile + 2 stages of K and V tiles).
 // scale_log2 = scale * log2(e): scores are kept in the exp2 domain.
-template <class T, int kHeadDim>
-__global__ void __launch_bounds__(kPrefillThreads, 1)
-    paged_prefill_kernel(T* __restrict__ out, const T* __restrict__ q, int64_t q_stride, const T* __restrict__ k_cache,
-                         const T* __restrict__ v_cache, const int32_t* __restrict__ block_tables,
-                         int max_blocks_per_seq, const int32_t* __restrict__ query_start,
-                         const int32_t* __restrict__ context_lens, int num_heads, int num_kv_heads, int group,
-                         int block_shift, float scale_log2, int sliding_window) {
+template <class T, int kHeadDim, int kWarps, bool kDecode>
+__global__ void __launch_bounds__(kWarps * 32, 1)
+    paged_mma_attention_kernel(T* __restrict__ out, const T* __restrict__ q, int64_t q_stride,
+                               const T* __restrict__ k_cache, const T* __restrict__ v_cache,
+                               const int32_t* __restrict__ block_tables, int max_blocks_per_seq,
+                               const int32_t* __restrict__ query_start, const int32_t* __restrict__ context_lens,
+                               int num_heads, int num_kv_heads, int group, int block_shift, float scale_log2,
+                               int sliding_window, int split_len, int num_splits, float* __restrict__ partial_out,
+                               float* __restrict__ partial_ml) {
+  constexpr int kThreads = kWarps * 32;
+  constexpr int kBlockM = kWarps * 16;
   constexpr int kChunks = kHeadDim / 8;  // 16-byte chunks per row
-  constexpr int kTileElems = kPrefillBlockN * kHeadDim;
-  constexpr int kNTiles = kPrefillBlockN / 8;  // n8 tiles of S per warp
-  constexpr int kDTiles = kHeadDim / 8;        // n8 tiles of O per warp
-  constexpr int kKSteps = kHeadDim / 16;       // k16 steps of Q K^T
+  constexpr int kTileElems = kMmaBlockN * kHeadDim;
+  constexpr int kNTiles = kMmaBlockN / 8;  // n8 tiles of S per warp
+  constexpr int kDTiles = kHeadDim / 8;    // n8 tiles of O per warp
+  constexpr int kKSteps = kHeadDim / 16;   // k16 steps of Q K^T
   const float kNegInf = -__int_as_float(0x7f800000);
 
   const int seq = blockIdx.x;
   const int kv_head = blockIdx.y;
   const int q_begin = query_start[seq];
   const int n_new = query_start[seq + 1] - q_begin;
-  if (n_new <= 1) return;
-  const int row0 = blockIdx.z * kPrefillBlockM;
+  if (kDecode ? n_new != 1 : n_new <= 1) return;
+  // Prefill: highest tiles first; under the causal mask they see the most slots, so they
+  // start early and the short ones fill the tail.
+  const int row0 = kDecode ? 0 : static_cast<int>(gridDim.z - 1 - blockIdx.z) * kBlockM;
   if (row0 >= n_new * group) return;
 
   extern __shared__ uint4 smem_raw[];
   T* s_q = reinterpret_cast<T*>(smem_raw);
-  T* s_k = s_q + kPrefillBlockM * kHeadDim;  // 2 stages
-  T* s_v = s_k + 2 * kTileElems;             // 2 stages
+  T* s_k = s_q + kBlockM * kHeadDim;  // 2 stages
+  T* s_v = s_k + 2 * kTileElems;      // 2 stages
 
   const int tid = threadIdx.x;
   const int lane = tid & 31;
@@ -138,17 +149,23 @@ __global__ void __launch_bounds__(kPrefillThreads, 1)
   const int context_len = context_lens[seq];
   const int first_pos = context_len - n_new;  // slot of new token 0
   const int j_first = row0 / group;
-  const int j_last = min(n_new - 1, (row0 + kPrefillBlockM - 1) / group);
-  const int kv_end = first_pos + j_last + 1;
-  const int kv_begin = sliding_window > 0 ? max(0, first_pos + j_first - sliding_window + 1) : 0;
-  const int num_kv_tiles = (kv_end - kv_begin + kPrefillBlockN - 1) / kPrefillBlockN;
+  const int j_last = min(n_new - 1, (row0 + kBlockM - 1) / group);
+  int kv_end = first_pos + j_last + 1;
+  int kv_begin = sliding_window > 0 ? max(0, first_pos + j_first - sliding_window + 1) : 0;
+  const int split = kDecode ? static_cast<int>(blockIdx.z) : 0;
+  if (kDecode) {
+    kv_begin += split * split_len;
+    kv_end = min(kv_end, kv_begin + split_len);
+    if (kv_begin >= kv_end) return;  // the combine kernel reads only the splits that hold slots
+  }
+  const int num_kv_tiles = (kv_end - kv_begin + kMmaBlockN - 1) / kMmaBlockN;
   const int32_t* block_table = block_tables + static_cast<int64_t>(seq) * max_blocks_per_seq;
   const int block_size = 1 << block_shift;
   const int64_t slot_stride = static_cast<int64_t>(num_kv_heads) * kHeadDim;
   const int64_t head_offset = static_cast<int64_t>(kv_head) * kHeadDim;
 
   // Q tile -> shared (rows past the sequence are zeros).
-  for (int idx = tid; idx < kPrefillBlockM * kChunks; idx += kPrefillThreads) {
+  for (int idx = tid; idx < kBlockM * kChunks; idx += kThreads) {
     const int r = idx / kChunks;
     const int c = idx % kChunks;
     const int flat = row0 + r;
@@ -167,7 +184,7 @@ __global__ void __launch_bounds__(kPrefillThreads, 1)
   auto load_kv_tile = [&](int n0, int stage) {
     T* dst_k = s_k + stage * kTileElems;
     T* dst_v = s_v + stage * kTileElems;
-    for (int idx = tid; idx < kPrefillBlockN * kChunks; idx += kPrefillThreads) {
+    for (int idx = tid; idx < kMmaBlockN * kChunks; idx += kThreads) {
       const int i = idx / kChunks;
       const int c = idx % kChunks;
       const int slot = n0 + i;
@@ -196,8 +213,10 @@ __global__ void __launch_bounds__(kPrefillThreads, 1)
     const int j = flat / group;
     row_token[half] = j;
     row_head[half] = kv_head * group + (flat - j * group);
-    row_pos[half] = j < n_new ? first_pos + j : -1;  // -1: padding row, every slot masked
-    row_lo[half] = sliding_window > 0 ? max(0, row_pos[half] - sliding_window + 1) : 0;
+    const int pos = j < n_new ? first_pos + j : -1;  // -1: padding row, every slot masked
+    row_lo[half] = sliding_window > 0 ? max(0, pos - sliding_window + 1) : 0;
+    // A split ends before p: the zero-filled slots past kv_end must be masked too.
+    row_pos[half] = min(pos, kv_end - 1);
   }
   // Warp-wide bounds: a K/V tile past every row's p (or before every row's lo) is skipped.
   const int warp_max_pos = __reduce_max_sync(0xffffffffu, max(row_pos[0], row_pos[1]));
@@ -214,9 +233,9 @@ __global__ void __launch_bounds__(kPrefillThreads, 1)
   float row_sum[2] = {0.0f, 0.0f};  // this thread's share; the quad's four are summed at the end
 
   for (int tile = 0; tile < num_kv_tiles; ++tile) {
-    const int n0 = kv_begin + tile * kPrefillBlockN;
+    const int n0 = kv_begin + tile * kMmaBlockN;
     if (tile + 1 < num_kv_tiles) {
-      load_kv_tile(n0 + kPrefillBlockN, (tile + 1) & 1);
+      load_kv_tile(n0 + kMmaBlockN, (tile + 1) & 1);
       cp_async_commit();
       cp_async_wait<1>();
     } else {
@@ -232,7 +251,7 @@ __global__ void __launch_bounds__(kPrefillThreads, 1)
       }
     }
 
-    const bool skip = n0 > warp_max_pos || n0 + kPrefillBlockN - 1 < warp_min_lo;
+    const bool skip = n0 > warp_max_pos || n0 + kMmaBlockN - 1 < warp_min_lo;
     if (!skip) {
       const T* tile_k = s_k + (tile & 1) * kTileElems;
       const T* tile_v = s_v + (tile & 1) * kTileElems;
@@ -256,7 +275,7 @@ __global__ void __launch_bounds__(kPrefillThreads, 1)
       }
 
       // Scale, mask, online softmax (per row: new max, rescale of the running sum and O).
-      const bool full_tile = n0 + kPrefillBlockN - 1 <= min(row_pos[0], row_pos[1]) && n0 >= max(row_lo[0], row_lo[1]);
+      const bool full_tile = n0 + kMmaBlockN - 1 <= min(row_pos[0], row_pos[1]) && n0 >= max(row_lo[0], row_lo[1]);
       float tile_max[2] = {kNegInf, kNegInf};
 #pragma unroll
       for (int n = 0; n < kNTiles; ++n) {
@@ -304,7 +323,7 @@ __global__ void __launch_bounds__(kPrefillThreads, 1)
       // O += P V. The S accumulators of n tiles 2k, 2k+1 are the A fragment of k16 step k;
       // V rows are slots (k) with d contiguous, so ldmatrix.trans yields the "col" B operand.
 #pragma unroll
-      for (int kk = 0; kk < kPrefillBlockN / 16; ++kk) {
+      for (int kk = 0; kk < kMmaBlockN / 16; ++kk) {
         uint32_t p_frag[4];
         p_frag[0] = pack2<T>(s_acc[2 * kk][0], s_acc[2 * kk][1]);
         p_frag[1] = pack2<T>(s_acc[2 * kk][2], s_acc[2 * kk][3]);
@@ -331,6 +350,20 @@ __global__ void __launch_bounds__(kPrefillThreads, 1)
     sum += __shfl_xor_sync(0xffffffffu, sum, 2);
     if (row_pos[half] < 0) continue;
     const float inv_sum = sum > 0.0f ? 1.0f / sum : 0.0f;
+    if (kDecode && num_splits > 1) {
+      const int64_t row = (static_cast<int64_t>(seq) * num_heads + row_head[half]) * num_splits + split;
+      float* partial_row = partial_out + row * kHeadDim;
+#pragma unroll
+      for (int d = 0; d < kDTiles; ++d) {
+        *reinterpret_cast<float2*>(partial_row + d * 8 + quad_col) =
+            make_float2(o_acc[d][2 * half] * inv_sum, o_acc[d][2 * half + 1] * inv_sum);
+      }
+      if ((lane & 3) == 0) {
+        partial_ml[2 * row] = row_max[half];
+        partial_ml[2 * row + 1] = sum;
+      }
+      continue;
+    }
     T* out_row = out + (static_cast<int64_t>(q_begin + row_token[half]) * num_heads + row_head[half]) * kHeadDim;
 #pragma unroll
     for (int d = 0; d < kDTiles; ++d) {

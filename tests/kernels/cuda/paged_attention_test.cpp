@@ -1,5 +1,6 @@
-// Tests kernels/cuda/paged_attention.cu (split-KV decode and tiled prefill kernels) against its
-// CPU twin kernels/cpu/paged_attention.cpp on random ragged batches over scattered blocks.
+// Tests kernels/cuda/paged_attention.cu (split-KV decode, SIMT and tensor-core, and the tiled
+// prefill kernel) against its CPU twin kernels/cpu/paged_attention.cpp on random ragged
+// batches over scattered blocks.
 #include "kernels/cuda/paged_attention.h"
 
 #include <algorithm>
@@ -192,8 +193,11 @@ TEST_P(PagedAttentionCuda, DecodeBatchMatchesCpuTwin) {
 
 TEST_P(PagedAttentionCuda, LongDecodesSplitTheContext) {
   STRATA_SEEDED_RNG(rng);
-  // A few long sequences: the launcher splits their context to fill the GPU.
+  // A few long sequences: the launcher splits their context to fill the GPU. GQA 8 and 3 take
+  // the tensor-core decode, GQA 1 and 2 the SIMT one.
   check(rng, {8, 1, 128, 16, 0, 0, {{1, 3000}, {1, 2987}}});
+  if (HasFatalFailure()) return;
+  check(rng, {8, 4, 128, 16, 0, 0, {{1, 3000}, {1, 1}}});
   if (HasFatalFailure()) return;
   check(rng, {8, 8, 64, 16, 0, 0, {{1, 2049}}});
   if (HasFatalFailure()) return;
@@ -253,7 +257,7 @@ TEST_P(PagedAttentionCuda, OtherBlockSizes) {
 
 TEST_P(PagedAttentionCuda, OddGqaRatios) {
   STRATA_SEEDED_RNG(rng);
-  // Group sizes between the decode kernel's instances (3 runs as 4, 6 as 8).
+  // Group sizes that fill neither the 16 rows of a tensor-core tile nor a power of two.
   check(rng, {6, 2, 128, 16, 0, 0, concat(decodes(rng, 4, 3000), chunks(rng, 2, 100, 200))});
   if (HasFatalFailure()) return;
   check(rng, {12, 2, 64, 16, 0, 0, concat(decodes(rng, 4, 3000), chunks(rng, 2, 100, 200))});
