@@ -4,9 +4,9 @@
 # "no device" fails instead of skipping), then strata_bench_ceilings.
 #
 # On the build machine (no GPU needed), from the repository root:
-#   flock /tmp/strata-build.lock ninja -C build strata strata_cuda_kernels_tests strata_bench_ceilings
+#   flock /tmp/strata-build.lock ninja -C build strata strata_cuda_kernels_tests strata_cuda_tests strata_bench_ceilings
 #   rm -rf .bundle/gpu .bundle/gpu.tgz && scripts/bundle.sh .bundle/gpu build/bin/strata \
-#     build/tests/strata_cuda_kernels_tests build/tests/bench/strata_bench_ceilings
+#     build/tests/strata_cuda_kernels_tests build/tests/strata_cuda_tests build/tests/bench/strata_bench_ceilings
 #   strip --strip-debug .bundle/gpu/bin/* .bundle/gpu/lib/* && tar czf .bundle/gpu.tgz -C .bundle gpu
 # (RelWithDebInfo binaries make a bundle of about 160 MB, 70 MB stripped, 24 MB as .tgz: carry
 # the .tgz where what travels is limited.) On the GPU machine, from the repository root:
@@ -80,6 +80,11 @@ fi
 
 step cuda_kernels_tests env STRATA_REQUIRE_GPU=1 "$bundle/bin/strata_cuda_kernels_tests" \
   --gtest_output="xml:$logs/cuda_kernels_tests.xml"
+# The CUDA executor against the CPU reference on the golden checkpoints of this source tree.
+if [[ -x $bundle/bin/strata_cuda_tests ]]; then
+  step cuda_executor_tests env STRATA_REQUIRE_GPU=1 STRATA_SOURCE_DIR="$(pwd)" "$bundle/bin/strata_cuda_tests" \
+    --gtest_output="xml:$logs/cuda_executor_tests.xml"
+fi
 step ceilings "$bundle/bin/strata_bench_ceilings" --json "$logs/ceilings.json" "$@"
 
 {
