@@ -148,10 +148,14 @@ LaunchStatus launch_decode(const Args& a, DType dtype, ShapeArgs shape, cudaStre
   }
   // GQA 1 and 2: the SIMT kernel (its 2 * group * head_dim FMAs per slot stay under the
   // memory time). From 3 query heads per kv head on the FMAs would bound it, so the heads
-  // become the rows of a 16-row tensor-core tile instead.
+  // become the rows of a 16-row tensor-core tile instead. The small head dims of the test
+  // checkpoints (16, 32) always take the tensor-core kernel, to keep the instances few.
   const int group = a.num_heads / a.num_kv_heads;
   LaunchStatus status;
-  if (group == 1) {
+  if constexpr (kHeadDim < 64) {
+    status = launch_mma<T, kHeadDim, kDecodeMmaWarps, true>(a, num_splits, split_len, num_splits, partial_out,
+                                                            partial_ml, dtype, shape, stream);
+  } else if (group == 1) {
     status =
         launch_decode_group<T, kHeadDim, 1>(a, split_len, num_splits, partial_out, partial_ml, dtype, shape, stream);
   } else if (group == 2) {
@@ -211,8 +215,8 @@ LaunchStatus paged_attention(void* out, const void* q, int64_t q_stride, const v
   if (num_seqs < 0 || num_tokens < 0) return invalid_argument(kKernel, dtype, shape, "negative num_seqs or num_tokens");
   if (num_seqs == 0 || num_tokens == 0 || max_query_len <= 0) return {};
   if (dtype == DType::kF32) return invalid_argument(kKernel, dtype, shape, "f32 is not supported (bf16 or f16)");
-  if (head_dim != 64 && head_dim != 128) {
-    return invalid_argument(kKernel, dtype, shape, "head_dim must be 64 or 128");
+  if (head_dim != 16 && head_dim != 32 && head_dim != 64 && head_dim != 128) {
+    return invalid_argument(kKernel, dtype, shape, "head_dim must be 16, 32, 64 or 128");
   }
   if (num_kv_heads <= 0 || num_heads <= 0 || num_heads % num_kv_heads != 0 || num_heads / num_kv_heads > 8) {
     return invalid_argument(kKernel, dtype, shape, "num_heads / num_kv_heads must be a whole number in 1..8");
@@ -257,8 +261,16 @@ LaunchStatus paged_attention(void* out, const void* q, int64_t q_stride, const v
     if constexpr (std::is_same_v<T, float>) {
       return invalid_argument(kKernel, dtype, shape, "f32 is not supported (bf16 or f16)");
     } else {
-      return head_dim == 64 ? launch_all<T, 64>(args, dtype, shape, stream)
-                            : launch_all<T, 128>(args, dtype, shape, stream);
+      switch (head_dim) {
+        case 16:
+          return launch_all<T, 16>(args, dtype, shape, stream);
+        case 32:
+          return launch_all<T, 32>(args, dtype, shape, stream);
+        case 64:
+          return launch_all<T, 64>(args, dtype, shape, stream);
+        default:
+          return launch_all<T, 128>(args, dtype, shape, stream);
+      }
     }
   };
   return dispatch_dtype(dtype, with_dtype);

@@ -25,11 +25,11 @@ size_t paged_attention_workspace_bytes(int num_tokens, int num_heads, int head_d
 // block_tables: [num_seqs, max_blocks_per_seq]
 // query_start:  [num_seqs + 1]; context_lens: [num_seqs] (the new tokens included)
 // All pointers are device pointers, 16-byte aligned. dtype bf16 or f16 (f32 is refused),
-// fp32 softmax and accumulation. head_dim 64 or 128; block_size a power of two;
-// num_heads / num_kv_heads in 1..8. max_query_len / max_context_len are host-side bounds of
-// the batch (no device->host copy). Sequences with one new token take a split-KV decode
-// kernel (SIMT for GQA 1-2, tensor cores for 3-8), the others the tiled tensor-core prefill
-// kernel; all run on `stream`, in that order.
+// fp32 softmax and accumulation. head_dim 64 or 128 (and 16, 32, as in small test models);
+// block_size a power of two; num_heads / num_kv_heads in 1..8. max_query_len and
+// max_context_len are host-side bounds of the batch (no device->host copy). Sequences with
+// one new token take a split-KV decode kernel (SIMT for GQA 1-2, tensor cores for 3-8), the
+// others the tiled tensor-core prefill kernel; all run on `stream`, in that order.
 LaunchStatus paged_attention(void* out, const void* q, int64_t q_stride, const void* k_cache, const void* v_cache,
                              const int32_t* block_tables, int max_blocks_per_seq, const int32_t* query_start,
                              const int32_t* context_lens, int num_seqs, int num_tokens, int max_query_len,

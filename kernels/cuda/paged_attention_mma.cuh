@@ -46,6 +46,9 @@ __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], uint32_t addr) {
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(addr));
 }
+__device__ __forceinline__ void ldmatrix_x2(uint32_t (&r)[2], uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];\n" : "=r"(r[0]), "=r"(r[1]) : "r"(addr));
+}
 __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], uint32_t addr) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
@@ -85,11 +88,12 @@ __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
 }
 
 // Element offset of 16-byte chunk `chunk` of row `row` in a [rows, kHeadDim] tile. Chunks
-// are XOR-swizzled by the row's low 3 bits so the 8 rows an ldmatrix reads hit 8 different
-// bank groups.
+// are XOR-swizzled by the row's low 3 bits (fewer when a row has fewer than 8 chunks) so the
+// 8 rows an ldmatrix reads hit different bank groups.
 template <int kHeadDim>
 __device__ __forceinline__ int swizzle(int row, int chunk) {
-  return row * kHeadDim + ((chunk ^ (row & 7)) << 3);
+  constexpr int kMask = (kHeadDim / 8 < 8 ? kHeadDim / 8 : 8) - 1;
+  return row * kHeadDim + ((chunk ^ (row & kMask)) << 3);
 }
 
 // A CTA of kWarps warps covers 16 * kWarps query rows of one (sequence, kv head). A row is a
@@ -263,14 +267,23 @@ __global__ void __launch_bounds__(kWarps * 32, 1)
 #pragma unroll
         for (int e = 0; e < 4; ++e) s_acc[n][e] = 0.0f;
       }
-#pragma unroll
-      for (int kk = 0; kk < kKSteps; kk += 2) {
+      if constexpr (kKSteps == 1) {  // head_dim 16
 #pragma unroll
         for (int n = 0; n < kNTiles; ++n) {
-          uint32_t b[4];  // (k step kk: lo, hi), (kk + 1: lo, hi)
-          ldmatrix_x4(b, smem_addr(tile_k + swizzle<kHeadDim>(n * 8 + (lane & 7), kk * 2 + (lane >> 3))));
-          mma_16816<T>(s_acc[n], q_frag[kk], b[0], b[1]);
-          mma_16816<T>(s_acc[n], q_frag[kk + 1], b[2], b[3]);
+          uint32_t b[2];  // k 0-7, 8-15 (lanes 0-15 give the addresses)
+          ldmatrix_x2(b, smem_addr(tile_k + swizzle<kHeadDim>(n * 8 + (lane & 7), (lane >> 3) & 1)));
+          mma_16816<T>(s_acc[n], q_frag[0], b[0], b[1]);
+        }
+      } else {
+#pragma unroll
+        for (int kk = 0; kk < kKSteps; kk += 2) {
+#pragma unroll
+          for (int n = 0; n < kNTiles; ++n) {
+            uint32_t b[4];  // (k step kk: lo, hi), (kk + 1: lo, hi)
+            ldmatrix_x4(b, smem_addr(tile_k + swizzle<kHeadDim>(n * 8 + (lane & 7), kk * 2 + (lane >> 3))));
+            mma_16816<T>(s_acc[n], q_frag[kk], b[0], b[1]);
+            mma_16816<T>(s_acc[n], q_frag[kk + 1], b[2], b[3]);
+          }
         }
       }
 

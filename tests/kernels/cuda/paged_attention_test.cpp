@@ -263,6 +263,16 @@ TEST_P(PagedAttentionCuda, OddGqaRatios) {
   check(rng, {12, 2, 64, 16, 0, 0, concat(decodes(rng, 4, 3000), chunks(rng, 2, 100, 200))});
 }
 
+TEST_P(PagedAttentionCuda, SmallHeadDimsOfTestCheckpoints) {
+  STRATA_SEEDED_RNG(rng);
+  // head_dim 16 and 32 (the golden checkpoints): every decode takes the tensor-core kernel.
+  check(rng, {4, 2, 16, 16, 0, 0, concat(decodes(rng, 5, 1500), chunks(rng, 3, 100, 200))});
+  if (HasFatalFailure()) return;
+  check(rng, {8, 2, 32, 16, 0, 2 * 2 * 32, concat(decodes(rng, 5, 1500), chunks(rng, 3, 100, 200))});
+  if (HasFatalFailure()) return;
+  check(rng, {4, 1, 32, 16, 0, 0, {{1, 3000}, {1, 20}}});
+}
+
 INSTANTIATE_TEST_SUITE_P(DTypes, PagedAttentionCuda, ::testing::Values(test::DType::kBF16, test::DType::kF16),
                          test::DTypeName());
 
