@@ -20,6 +20,7 @@
 #include "engine/model/llama_model.h"
 #include "engine/model/load_format.h"
 #include "engine/model/model_config.h"
+#include "tests/temp_dir.h"
 
 namespace strata {
 namespace {
@@ -27,30 +28,7 @@ namespace {
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::string name = info ? info->name() : "x";
-    for (char& ch : name) {
-      if (ch == '/') ch = '_';
-    }
-    path_ = fs::temp_directory_path() /
-            ("strata_dummy_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) + "_" + name);
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string str() const { return path_.string(); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using testing::TempDir;
 
 struct Variant {
   std::string name;

@@ -3,6 +3,7 @@
 // decode agreement through the paged cache, batch independence and input validation; and,
 // when present, the transformers golden checkpoints under tests/golden/models.
 #include "engine/model/llama_model.h"
+#include "tests/temp_dir.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -61,21 +62,7 @@ void write_safetensors(const fs::path& path, const std::map<std::string, NamedTe
   }
 }
 
-class TempDir {
- public:
-  TempDir() {
-    static int counter = 0;
-    path_ = fs::temp_directory_path() /
-            ("strata_llama_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using testing::TempDir;
 
 struct TinySpec {
   std::string name;

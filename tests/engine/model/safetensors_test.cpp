@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/model/model_config.h"
+#include "tests/temp_dir.h"
 
 namespace strata {
 namespace {
@@ -22,27 +23,7 @@ namespace {
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
-// A fresh folder under the system temp dir, removed when the test ends.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() / ("strata_safetensors_" + std::to_string(::getpid()) + "_" +
-                                         std::to_string(counter++) + "_" + (info ? info->name() : "x"));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
+using testing::TempDir;
 
 struct TestTensor {
   std::string name;

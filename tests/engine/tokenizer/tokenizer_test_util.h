@@ -10,32 +10,12 @@
 
 #include "engine/tokenizer/byte_level.h"
 
+#include "tests/temp_dir.h"
+
 namespace strata::tokenizer::testing {
 
 // A fresh folder under the system temp dir, removed with everything in it at scope exit.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "strata_tok_XXXXXX").string();
-    path_ = mkdtemp(pattern.data());
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::filesystem::path& path() const { return path_; }
-  std::string str() const { return path_.string(); }
-  void write(const std::string& name, const std::string& content) const {
-    std::ofstream out(path_ / name, std::ios::binary);
-    out << content;
-  }
-
- private:
-  std::filesystem::path path_;
-};
+using strata::testing::TempDir;
 
 // The code point of byte `b` in GPT-2's byte-level alphabet, UTF-8 encoded.
 inline std::string byte_char(unsigned char b) { return byte_level_encode(std::string(1, static_cast<char>(b))); }
