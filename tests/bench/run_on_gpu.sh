@@ -4,9 +4,10 @@
 # "no device" fails instead of skipping), then strata_bench_ceilings.
 #
 # On the build machine (no GPU needed), from the repository root:
-#   flock /tmp/strata-build.lock ninja -C build strata strata_cuda_kernels_tests strata_cuda_tests strata_bench_ceilings
+#   flock /tmp/strata-build.lock ninja -C build strata strata_cuda_kernels_tests strata_cuda_tests strata_bench_ceilings strata_bench_model
 #   rm -rf .bundle/gpu .bundle/gpu.tgz && scripts/bundle.sh .bundle/gpu build/bin/strata \
-#     build/tests/strata_cuda_kernels_tests build/tests/strata_cuda_tests build/tests/bench/strata_bench_ceilings
+#     build/tests/strata_cuda_kernels_tests build/tests/strata_cuda_tests build/tests/bench/strata_bench_ceilings \
+#     build/tests/bench/strata_bench_model
 #   strip --strip-debug .bundle/gpu/bin/* .bundle/gpu/lib/* && tar czf .bundle/gpu.tgz -C .bundle gpu
 # (RelWithDebInfo binaries make a bundle of about 160 MB, 70 MB stripped, 24 MB as .tgz: carry
 # the .tgz where what travels is limited.) On the GPU machine, from the repository root:
@@ -86,6 +87,10 @@ if [[ -x $bundle/bin/strata_cuda_tests ]]; then
     --gtest_output="xml:$logs/cuda_executor_tests.xml"
 fi
 step ceilings "$bundle/bin/strata_bench_ceilings" --json "$logs/ceilings.json" "$@"
+# Decode and prefill of the Llama-3-8B shape (dummy weights) against the roofline.
+if [[ -x $bundle/bin/strata_bench_model ]]; then
+  step model_bench "$bundle/bin/strata_bench_model" --model configs/models/llama-3-8b --json "$logs/model_bench.json"
+fi
 
 {
   echo
