@@ -1,5 +1,6 @@
 // strata_bench_model: end-to-end forward speed of the CUDA executor on a model shape with
-// dummy weights (default: configs/models/llama-3-8b), against the bandwidth roofline.
+// dummy weights (default: configs/models/llama-3.1-8b, the Llama-3-8B
+// shape with room for 16K prompts), against the bandwidth roofline.
 //   decode: batches of B sequences at context C, one token each per step; ms per step against
 //           (weight bytes + KV bytes read) / copy bandwidth measured in the same run;
 //   prefill: one prompt of P tokens in chunks of --chunk tokens; tokens per second.
@@ -46,7 +47,7 @@ std::vector<int> parse_list(const std::string& text) {
 }
 
 struct Options {
-  std::string model = "configs/models/llama-3-8b";
+  std::string model = "configs/models/llama-3.1-8b";  // the Llama-3-8B shape, 128K positions
   std::vector<int> batches = {1, 8, 64, 256};
   int context = 1024;
   int steps = 32;

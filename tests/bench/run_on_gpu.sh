@@ -89,7 +89,7 @@ fi
 step ceilings "$bundle/bin/strata_bench_ceilings" --json "$logs/ceilings.json" "$@"
 # Decode and prefill of the Llama-3-8B shape (dummy weights) against the roofline.
 if [[ -x $bundle/bin/strata_bench_model ]]; then
-  step model_bench "$bundle/bin/strata_bench_model" --model configs/models/llama-3-8b --json "$logs/model_bench.json"
+  step model_bench "$bundle/bin/strata_bench_model" --model configs/models/llama-3.1-8b --json "$logs/model_bench.json"
 fi
 
 {
