@@ -7,18 +7,12 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build_dir=${STRATA_ASAN_BUILD_DIR:-$root/build-asan}
 jobs=${STRATA_JOBS:-$(nproc)}
-# _GLIBCXX_ASSERTIONS bounds-checks operator[] of vector/string/span/array, which ASan misses
-# inside a vector's capacity. (_GLIBCXX_SANITIZE_VECTOR would catch that too, but it needs every
-# library built with it; the prebuilt libgtest.a is not, and it reports false overflows.)
-sanitize="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -D_GLIBCXX_ASSERTIONS"
-
 # Debug keeps assert() on; -O1 keeps the golden and soak tests fast enough under ASan
-# (kernels/cpu adds its own -O3). No CUDA: the sanitizers cover host code only.
+# (kernels/cpu adds its own -O3). STRATA_SANITIZE (CMakeLists.txt) holds the sanitizer flags.
+# No CUDA: the sanitizers cover host code only.
 cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Debug \
-  -DSTRATA_ENABLE_CUDA=OFF -DSTRATA_WERROR=ON \
-  -DCMAKE_C_FLAGS="-O1 $sanitize" -DCMAKE_CXX_FLAGS="-O1 $sanitize" \
-  -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" \
-  -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined"
+  -DSTRATA_ENABLE_CUDA=OFF -DSTRATA_WERROR=ON -DSTRATA_SANITIZE=ON \
+  -DCMAKE_C_FLAGS="-O1" -DCMAKE_CXX_FLAGS="-O1"
 
 # Set before the build too: gtest_discover_tests runs each executable once to list its tests.
 # LeakSanitizer works here (no ptrace restriction); third-party suppressions: tests/sanitizers/.
