@@ -79,7 +79,7 @@ struct StepLayout {
     positions = take(sizeof(int32_t) * max_tokens);
     query_start = take(sizeof(int32_t) * (max_seqs + 1));
     context_lens = take(sizeof(int32_t) * max_seqs);
-    logits_indices = take(sizeof(int32_t) * max_seqs);
+    logits_indices = take(sizeof(int32_t) * max_tokens);
     block_tables = take(sizeof(int32_t) * static_cast<size_t>(max_seqs) * max_blocks_per_seq);
     total = at;
   }
@@ -318,7 +318,7 @@ Status CudaExecutor::stage_batch(const ForwardBatch& batch, int& max_query_len, 
   const int num_tokens = batch.num_tokens();
   const int num_seqs = batch.num_seqs();
   const int num_logits = static_cast<int>(batch.logits_indices.size());
-  if (num_tokens < 1 || num_tokens > max_tokens_ || num_seqs < 1 || num_seqs > max_seqs_ || num_logits > max_seqs_) {
+  if (num_tokens < 1 || num_tokens > max_tokens_ || num_seqs < 1 || num_seqs > max_seqs_ || num_logits > max_tokens_) {
     return invalid_argument("forward: " + std::to_string(num_tokens) + " tokens / " + std::to_string(num_seqs) +
                             " sequences / " + std::to_string(num_logits) + " logits rows exceed the sizes planned (" +
                             std::to_string(max_tokens_) + " / " + std::to_string(max_seqs_) + ")");
@@ -453,21 +453,25 @@ Status CudaExecutor::forward(const ForwardBatch& batch, std::span<float> logits)
     STRATA_RETURN_IF_ERROR(check(gemm_->linear(mlp_act_.get(), w.down_proj.get(), nullptr, delta_.get(), num_tokens,
                                                inter, hidden, dt, stream_)));
   }
-  if (num_logits > 0) {
-    // Final norm over every token (cheap), then the rows that sample gathered for lm_head.
-    STRATA_RETURN_IF_ERROR(check(cuda::fused_add_rms_norm(hidden_.get(), delta_.get(), final_norm_.get(), normed_.get(),
-                                                          num_tokens, hidden, eps, dt, stream_)));
-    STRATA_RETURN_IF_ERROR(check(cuda::embedding_lookup(logits_indices, num_logits, normed_.get(), num_tokens, hidden,
-                                                        logits_rows_.get(), dt, stream_)));
-    const void* lm_head = lm_head_.size_bytes() == 0 ? embed_tokens_.get() : lm_head_.get();
-    STRATA_RETURN_IF_ERROR(check(gemm_->linear_f32_out(logits_rows_.get(), lm_head, logits_.data<float>(), num_logits,
+  if (num_logits == 0) return check(cudaStreamSynchronize(stream_), "forward");
+  // Final norm over every token (cheap), then lm_head over the requested rows, max_seqs_ rows
+  // at a time (decode asks for one row per sequence; teacher-forced scoring for every token).
+  STRATA_RETURN_IF_ERROR(check(cuda::fused_add_rms_norm(hidden_.get(), delta_.get(), final_norm_.get(), normed_.get(),
+                                                        num_tokens, hidden, eps, dt, stream_)));
+  const void* lm_head = lm_head_.size_bytes() == 0 ? embed_tokens_.get() : lm_head_.get();
+  const size_t vocab = static_cast<size_t>(c.vocab_size);
+  for (int first = 0; first < num_logits; first += max_seqs_) {
+    const int rows = std::min(max_seqs_, num_logits - first);
+    STRATA_RETURN_IF_ERROR(check(cuda::embedding_lookup(logits_indices + first, rows, normed_.get(), num_tokens,
+                                                        hidden, logits_rows_.get(), dt, stream_)));
+    STRATA_RETURN_IF_ERROR(check(gemm_->linear_f32_out(logits_rows_.get(), lm_head, logits_.data<float>(), rows,
                                                        hidden, c.vocab_size, dt, stream_)));
     STRATA_RETURN_IF_ERROR(check(cudaMemcpyAsync(logits_host_.data<float>(), logits_.get(),
-                                                 logits.size() * sizeof(float), cudaMemcpyDeviceToHost, stream_),
+                                                 rows * vocab * sizeof(float), cudaMemcpyDeviceToHost, stream_),
                                  "copying logits"));
+    STRATA_RETURN_IF_ERROR(check(cudaStreamSynchronize(stream_), "forward"));
+    std::memcpy(logits.data() + first * vocab, logits_host_.data<float>(), rows * vocab * sizeof(float));
   }
-  STRATA_RETURN_IF_ERROR(check(cudaStreamSynchronize(stream_), "forward"));
-  if (num_logits > 0) std::memcpy(logits.data(), logits_host_.data<float>(), logits.size() * sizeof(float));
   return Status::ok_status();
 }
 
