@@ -633,7 +633,16 @@ def build_retrieval_sample(ds, rng, length):
             filler.append(s)
             used += len(s)
     # Needles at random depths (sentence boundaries).
-    positions = sorted(rng.randint(0, len(filler)) for _ in needles)
+    # edge_needle_share (fine-tunes): a needle's depth is drawn from the first or last tenth
+    # of the filler that often, where long-context retrieval misses most.
+    edge = TRAIN.get("edge_needle_share", 0.0)
+
+    def depth():
+        if rng.random() < edge:
+            tenth = max(1, len(filler) // 10)
+            return rng.randint(0, tenth) if rng.random() < 0.5 else rng.randint(len(filler) - tenth, len(filler))
+        return rng.randint(0, len(filler))
+    positions = sorted(depth() for _ in needles)
     order = list(range(len(needles)))
     rng.shuffle(order)
     body = []
