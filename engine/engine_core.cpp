@@ -62,6 +62,8 @@ Result<std::unique_ptr<EngineCore>> EngineCore::create(const EngineConfig& confi
     options.num_kv_blocks = c.num_kv_blocks;
     options.max_kv_blocks = blocks_by_demand;
     options.gpu_memory_utilization = c.gpu_memory_utilization;
+    options.dtype = c.dtype;
+    options.cuda_graphs = !c.enforce_eager;
     options.max_num_batched_tokens = c.max_num_batched_tokens;
     options.max_num_seqs = c.max_num_seqs;
     options.max_model_len = c.max_model_len;

@@ -25,6 +25,8 @@ struct EngineConfig {
   // "cpu", "cuda" / "cuda:N", or "auto" (CUDA when this build has it and a device answers).
   std::string device = "cpu";
   double gpu_memory_utilization = 0.90;  // CUDA: share of the device's memory strata may take
+  std::string dtype = "auto";            // CUDA: auto, bfloat16 or float16 (the CPU runs fp32)
+  bool enforce_eager = false;            // CUDA: no CUDA graphs for decode steps
   int block_size = 16;
   // 0: derived from kv_cache_bytes on the CPU, from gpu_memory_utilization on CUDA (capped at
   // what max_num_seqs sequences of max_model_len need).

@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <map>
+#include <utility>
 #include <vector>
 
 #include "engine/core/dtype.h"
@@ -88,10 +90,9 @@ struct StepLayout {
 class CudaExecutor final : public ModelExecutor {
  public:
   ~CudaExecutor() override {
-    if (stream_ != nullptr) {
-      cudaStreamSynchronize(stream_);
-      cudaStreamDestroy(stream_);
-    }
+    if (stream_ != nullptr) cudaStreamSynchronize(stream_);
+    for (auto& [key, graph] : decode_graphs_) cudaGraphExecDestroy(graph);
+    if (stream_ != nullptr) cudaStreamDestroy(stream_);
   }
 
   static Result<std::unique_ptr<ModelExecutor>> create(const std::string& model_dir, const ModelConfig& config,
@@ -112,7 +113,13 @@ class CudaExecutor final : public ModelExecutor {
   Status load_weights(const std::string& model_dir, const ModelLoadOptions& load);
   Status allocate_activations();
   Status plan_kv_cache(const CudaExecutorOptions& options);
-  Status stage_batch(const ForwardBatch& batch, int& max_query_len, int& max_context_len);
+  Status stage_batch(const ForwardBatch& batch, int padded_seqs, int& max_query_len, int& max_context_len);
+  Status enqueue_forward(int num_tokens, int num_seqs, int max_query_len, int max_context_len, int logits_rows);
+  Status enqueue_logits(int first_row, int rows, int num_tokens);
+  Status launch_decode_graph(int num_seqs, int max_context_len);
+  int decode_bucket(int num_seqs) const {
+    return *std::lower_bound(decode_buckets_.begin(), decode_buckets_.end(), num_seqs);
+  }
   void* k_cache(int layer) const {
     return static_cast<char*>(k_cache_.get()) + static_cast<size_t>(layer) * kv_layer_bytes_;
   }
@@ -150,6 +157,14 @@ class CudaExecutor final : public ModelExecutor {
   DeviceBuffer step_device_;
   PinnedBuffer step_host_;
   PinnedBuffer logits_host_;
+
+  // CUDA graphs of decode steps (every sequence one new token), captured on first use per
+  // (padded batch size, context bucket): the batch is padded to a bucket with sequences that
+  // write no KV and whose logits are dropped, and the attention grid is sized for the bucket's
+  // context length (a power of two, at most max_model_len), so one graph serves many steps.
+  bool use_graphs_ = true;
+  std::vector<int> decode_buckets_;
+  std::map<std::pair<int, int>, cudaGraphExec_t> decode_graphs_;
 };
 
 Status CudaExecutor::upload(const std::vector<float>& values, DeviceBuffer& out, const std::string& what) {
@@ -278,12 +293,23 @@ Result<std::unique_ptr<ModelExecutor>> CudaExecutor::create(const std::string& m
     return unimplemented(e->device_name_ + " has compute capability " + std::to_string(prop.major) + "." +
                          std::to_string(prop.minor) + "; this build's kernels are for sm_90a (H100/H200)");
   }
-  e->dtype_ = config.torch_dtype == "float16" ? cuda::DType::kF16 : cuda::DType::kBF16;
+  if (options.dtype == "auto") {
+    e->dtype_ = config.torch_dtype == "float16" ? cuda::DType::kF16 : cuda::DType::kBF16;
+  } else if (options.dtype == "bfloat16" || options.dtype == "float16") {
+    e->dtype_ = options.dtype == "float16" ? cuda::DType::kF16 : cuda::DType::kBF16;
+  } else {
+    return invalid_argument("dtype must be auto, bfloat16 or float16, got '" + options.dtype + "'");
+  }
   e->q_dim_ = config.num_heads * config.head_dim;
   e->kv_dim_ = config.num_kv_heads * config.head_dim;
   e->qkv_dim_ = e->q_dim_ + 2 * e->kv_dim_;
   e->max_tokens_ = options.max_num_batched_tokens;
   e->max_seqs_ = options.max_num_seqs;
+  e->use_graphs_ = options.cuda_graphs;
+  // Decode graph batch sizes: 1, 2, 4, then multiples of 8, up to the largest decode step.
+  const int largest_decode = std::min(options.max_num_seqs, options.max_num_batched_tokens);
+  for (int n = 1; n < largest_decode; n = n < 8 ? 2 * n : n + 8) e->decode_buckets_.push_back(n);
+  e->decode_buckets_.push_back(largest_decode);
   e->max_model_len_ = options.max_model_len;
   e->max_blocks_per_seq_ = (options.max_model_len + options.block_size - 1) / options.block_size;
 
@@ -314,7 +340,8 @@ Result<std::unique_ptr<ModelExecutor>> CudaExecutor::create(const std::string& m
 
 // Checks what the kernels cannot (sizes against the buffers, block ids against the cache)
 // and writes the step's metadata into the pinned staging buffer.
-Status CudaExecutor::stage_batch(const ForwardBatch& batch, int& max_query_len, int& max_context_len) {
+Status CudaExecutor::stage_batch(const ForwardBatch& batch, int padded_seqs, int& max_query_len,
+                                 int& max_context_len) {
   const int num_tokens = batch.num_tokens();
   const int num_seqs = batch.num_seqs();
   const int num_logits = static_cast<int>(batch.logits_indices.size());
@@ -373,6 +400,23 @@ Status CudaExecutor::stage_batch(const ForwardBatch& batch, int& max_query_len, 
       return invalid_argument("forward: logits_indices[" + std::to_string(i) + "] is not a token of the batch");
     }
   }
+  // Padding of a decode graph's batch: one token per extra sequence, written nowhere (slot -1),
+  // attending to slot 0 of block 0 (context 1), its logits row computed and dropped.
+  auto* token_ids = reinterpret_cast<int32_t*>(host + layout_.token_ids);
+  auto* positions = reinterpret_cast<int32_t*>(host + layout_.positions);
+  auto* query_start = reinterpret_cast<int32_t*>(host + layout_.query_start);
+  auto* context_lens = reinterpret_cast<int32_t*>(host + layout_.context_lens);
+  auto* logits_indices = reinterpret_cast<int32_t*>(host + layout_.logits_indices);
+  for (int s = num_seqs; s < padded_seqs; ++s) {
+    token_ids[s] = 0;
+    positions[s] = 0;
+    slot_mapping[s] = -1;
+    query_start[s + 1] = s + 1;
+    context_lens[s] = 1;
+    logits_indices[s] = s;
+    std::fill(block_tables + static_cast<size_t>(s) * max_blocks_per_seq_,
+              block_tables + static_cast<size_t>(s + 1) * max_blocks_per_seq_, 0);
+  }
   return Status::ok_status();
 }
 
@@ -385,19 +429,72 @@ Status CudaExecutor::forward(const ForwardBatch& batch, std::span<float> logits)
     return invalid_argument("forward: logits buffer holds " + std::to_string(logits.size()) + " floats, expected " +
                             std::to_string(num_logits) + " x " + std::to_string(c.vocab_size));
   }
+  // A decode step (one new token and one logits row per sequence, in order) replays a graph.
+  bool decode = use_graphs_ && num_tokens == num_seqs && num_logits == num_seqs && num_seqs <= decode_buckets_.back();
+  for (int i = 0; decode && i < num_logits; ++i) decode = batch.logits_indices[i] == i;
   int max_query_len = 0, max_context_len = 0;
-  STRATA_RETURN_IF_ERROR(stage_batch(batch, max_query_len, max_context_len));
+  STRATA_RETURN_IF_ERROR(stage_batch(batch, decode ? decode_bucket(num_seqs) : num_seqs, max_query_len,
+                                     max_context_len));
   STRATA_RETURN_IF_ERROR(check(cudaSetDevice(device_index_), "cudaSetDevice"));
   STRATA_RETURN_IF_ERROR(check(
       cudaMemcpyAsync(step_device_.get(), step_host_.data<char>(), layout_.total, cudaMemcpyHostToDevice, stream_),
       "copying step inputs"));
+  const int first_rows = std::min(num_logits, max_seqs_);
+  if (decode) {
+    STRATA_RETURN_IF_ERROR(launch_decode_graph(num_seqs, max_context_len));
+  } else {
+    STRATA_RETURN_IF_ERROR(enqueue_forward(num_tokens, num_seqs, max_query_len, max_context_len, first_rows));
+  }
+  if (num_logits == 0) return check(cudaStreamSynchronize(stream_), "forward");
+  // lm_head max_seqs_ rows at a time (decode asks for one row per sequence; teacher-forced
+  // scoring for every token); the first chunk came with the forward.
+  const size_t vocab = static_cast<size_t>(c.vocab_size);
+  for (int first = 0; first < num_logits; first += max_seqs_) {
+    const int rows = std::min(max_seqs_, num_logits - first);
+    if (first > 0) STRATA_RETURN_IF_ERROR(enqueue_logits(first, rows, num_tokens));
+    STRATA_RETURN_IF_ERROR(check(cudaMemcpyAsync(logits_host_.data<float>(), logits_.get(),
+                                                 rows * vocab * sizeof(float), cudaMemcpyDeviceToHost, stream_),
+                                 "copying logits"));
+    STRATA_RETURN_IF_ERROR(check(cudaStreamSynchronize(stream_), "forward"));
+    std::memcpy(logits.data() + first * vocab, logits_host_.data<float>(), rows * vocab * sizeof(float));
+  }
+  return Status::ok_status();
+}
+
+Status CudaExecutor::launch_decode_graph(int num_seqs, int max_context_len) {
+  const int padded = decode_bucket(num_seqs);
+  int context_bucket = 256;
+  while (context_bucket < max_context_len) context_bucket *= 2;
+  context_bucket = std::min(context_bucket, max_model_len_);
+  auto it = decode_graphs_.find({padded, context_bucket});
+  if (it == decode_graphs_.end()) {
+    STRATA_RETURN_IF_ERROR(check(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeRelaxed), "capturing a graph"));
+    const Status enqueued = enqueue_forward(padded, padded, 1, context_bucket, padded);
+    cudaGraph_t graph = nullptr;
+    const cudaError_t ended = cudaStreamEndCapture(stream_, &graph);
+    STRATA_RETURN_IF_ERROR(enqueued);
+    STRATA_RETURN_IF_ERROR(check(ended, "capturing the decode graph"));
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t instantiated = cudaGraphInstantiate(&exec, graph, 0);
+    cudaGraphDestroy(graph);
+    STRATA_RETURN_IF_ERROR(check(instantiated, "instantiating the decode graph for batch " + std::to_string(padded)));
+    it = decode_graphs_.emplace(std::make_pair(padded, context_bucket), exec).first;
+    spdlog::debug("{}: captured the decode graph for batch {} and context {}", device_name_, padded, context_bucket);
+  }
+  return check(cudaGraphLaunch(it->second, stream_), "launching the decode graph");
+}
+
+// The staged step's forward on stream_: every layer, the final norm, and lm_head over the
+// first `logits_rows` (<= max_seqs_) logits rows. Only launches: capturable into a graph.
+Status CudaExecutor::enqueue_forward(int num_tokens, int num_seqs, int max_query_len, int max_context_len,
+                                     int logits_rows) {
+  const ModelConfig& c = config_;
   char* step = step_device_.data<char>();
   const auto* token_ids = reinterpret_cast<const int32_t*>(step + layout_.token_ids);
   const auto* positions = reinterpret_cast<const int32_t*>(step + layout_.positions);
   const auto* slot_mapping = reinterpret_cast<const int64_t*>(step + layout_.slot_mapping);
   const auto* query_start = reinterpret_cast<const int32_t*>(step + layout_.query_start);
   const auto* context_lens = reinterpret_cast<const int32_t*>(step + layout_.context_lens);
-  const auto* logits_indices = reinterpret_cast<const int32_t*>(step + layout_.logits_indices);
   const auto* block_tables = reinterpret_cast<const int32_t*>(step + layout_.block_tables);
 
   const cuda::DType dt = dtype_;
@@ -453,26 +550,21 @@ Status CudaExecutor::forward(const ForwardBatch& batch, std::span<float> logits)
     STRATA_RETURN_IF_ERROR(check(gemm_->linear(mlp_act_.get(), w.down_proj.get(), nullptr, delta_.get(), num_tokens,
                                                inter, hidden, dt, stream_)));
   }
-  if (num_logits == 0) return check(cudaStreamSynchronize(stream_), "forward");
-  // Final norm over every token (cheap), then lm_head over the requested rows, max_seqs_ rows
-  // at a time (decode asks for one row per sequence; teacher-forced scoring for every token).
+  if (logits_rows == 0) return Status::ok_status();
   STRATA_RETURN_IF_ERROR(check(cuda::fused_add_rms_norm(hidden_.get(), delta_.get(), final_norm_.get(), normed_.get(),
                                                         num_tokens, hidden, eps, dt, stream_)));
+  return enqueue_logits(0, logits_rows, num_tokens);
+}
+
+// lm_head over logits rows [first_row, first_row + rows) of the final-normed tokens.
+Status CudaExecutor::enqueue_logits(int first_row, int rows, int num_tokens) {
+  const ModelConfig& c = config_;
+  const auto* logits_indices = reinterpret_cast<const int32_t*>(step_device_.data<char>() + layout_.logits_indices);
+  STRATA_RETURN_IF_ERROR(check(cuda::embedding_lookup(logits_indices + first_row, rows, normed_.get(), num_tokens,
+                                                      c.hidden_size, logits_rows_.get(), dtype_, stream_)));
   const void* lm_head = lm_head_.size_bytes() == 0 ? embed_tokens_.get() : lm_head_.get();
-  const size_t vocab = static_cast<size_t>(c.vocab_size);
-  for (int first = 0; first < num_logits; first += max_seqs_) {
-    const int rows = std::min(max_seqs_, num_logits - first);
-    STRATA_RETURN_IF_ERROR(check(cuda::embedding_lookup(logits_indices + first, rows, normed_.get(), num_tokens,
-                                                        hidden, logits_rows_.get(), dt, stream_)));
-    STRATA_RETURN_IF_ERROR(check(gemm_->linear_f32_out(logits_rows_.get(), lm_head, logits_.data<float>(), rows,
-                                                       hidden, c.vocab_size, dt, stream_)));
-    STRATA_RETURN_IF_ERROR(check(cudaMemcpyAsync(logits_host_.data<float>(), logits_.get(),
-                                                 rows * vocab * sizeof(float), cudaMemcpyDeviceToHost, stream_),
-                                 "copying logits"));
-    STRATA_RETURN_IF_ERROR(check(cudaStreamSynchronize(stream_), "forward"));
-    std::memcpy(logits.data() + first * vocab, logits_host_.data<float>(), rows * vocab * sizeof(float));
-  }
-  return Status::ok_status();
+  return check(gemm_->linear_f32_out(logits_rows_.get(), lm_head, logits_.data<float>(), rows, c.hidden_size,
+                                     c.vocab_size, dtype_, stream_));
 }
 
 }  // namespace

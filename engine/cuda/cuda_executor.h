@@ -20,6 +20,10 @@ struct CudaExecutorOptions {
   int num_kv_blocks = 0;  // 0: as many as fit under gpu_memory_utilization, up to max_kv_blocks
   int max_kv_blocks = 0;  // 0: no cap
   double gpu_memory_utilization = 0.90;
+  // Weights, activations and KV cache: "auto" (float16 checkpoints in fp16, the rest in bf16),
+  // "bfloat16" or "float16".
+  std::string dtype = "auto";
+  bool cuda_graphs = true;  // replay decode steps from captured CUDA graphs (false: eager launches)
   int max_num_batched_tokens = 2048;  // activations are sized for the largest step
   int max_num_seqs = 256;
   int max_model_len = 0;
