@@ -10,6 +10,9 @@ std::vector<FlagSpec> engine_flag_specs() {
   return {
       {"model", "Hugging Face checkpoint folder (config.json, *.safetensors, tokenizer files)", true,
        "the embedded default model"},
+      {"tokenizer",
+       "folder of the tokenizer files, when not --model's (e.g. for a --load-format dummy preset, which has none)",
+       true, "--model"},
       {"load-format",
        "where the weights come from: auto (= safetensors), safetensors, or dummy (random weights from "
        "config.json alone, no weight files read; for benchmarks and shape checks)",
@@ -21,6 +24,10 @@ std::vector<FlagSpec> engine_flag_specs() {
       {"gpu-memory-utilization",
        "CUDA: share of the GPU's memory strata may use (weights, activations, then the KV cache gets the rest)",
        true, "0.90"},
+      {"dtype", "CUDA: weights, activations and KV cache in bfloat16 or float16; auto: float16 checkpoints "
+       "in float16, the rest in bfloat16 (the CPU backend computes in float32)", true, "auto"},
+      {"enforce-eager", "CUDA: launch every kernel of every step instead of replaying CUDA graphs of decode steps",
+       false, ""},
       {"max-num-seqs", "most requests running at once", true, "256"},
       {"max-num-batched-tokens", "most tokens one engine step computes", true, "2048"},
       {"max-model-len", "context window in tokens", true, "the model's max_position_embeddings"},
@@ -57,6 +64,9 @@ Result<EngineConfig> engine_config_from_flags(CliArgs& args) {
   if (!std::filesystem::is_directory(c.model_dir)) {
     return not_found("--model " + c.model_dir + " is not a folder");
   }
+  if (args.has("tokenizer") && !std::filesystem::is_directory(args.get("tokenizer"))) {
+    return not_found("--tokenizer " + args.get("tokenizer") + " is not a folder");
+  }
   if (auto format = parse_load_format(args.get("load-format", "auto")); format.ok()) {
     c.load_format = *format;
   } else {
@@ -75,6 +85,11 @@ Result<EngineConfig> engine_config_from_flags(CliArgs& args) {
     }
     c.gpu_memory_utilization = value;
   }
+  c.dtype = args.get("dtype", "auto");
+  if (c.dtype != "auto" && c.dtype != "bfloat16" && c.dtype != "float16") {
+    return invalid_argument("--dtype must be auto, bfloat16 or float16, got '" + c.dtype + "'");
+  }
+  c.enforce_eager = args.has("enforce-eager");
   c.max_num_seqs = static_cast<int>(args.get_int("max-num-seqs", c.max_num_seqs));
   c.max_num_batched_tokens = static_cast<int>(args.get_int("max-num-batched-tokens", c.max_num_batched_tokens));
   c.max_model_len = static_cast<int>(args.get_int("max-model-len", 0));
@@ -84,6 +99,10 @@ Result<EngineConfig> engine_config_from_flags(CliArgs& args) {
   c.enable_prefix_caching = !args.has("no-prefix-caching");
   if (!args.ok()) return invalid_argument(args.error());
   return c;
+}
+
+std::string tokenizer_dir_from_flags(CliArgs& args, const EngineConfig& config) {
+  return args.has("tokenizer") ? args.get("tokenizer") : config.model_dir;
 }
 
 }  // namespace strata

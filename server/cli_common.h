@@ -12,5 +12,7 @@ std::vector<FlagSpec> engine_flag_specs();
 Result<EngineConfig> engine_config_from_flags(CliArgs& args);
 // The folder of the model that ships with strata (used when --model is omitted).
 std::string default_model_dir();
+// --tokenizer, else the model's folder (checked by engine_config_from_flags).
+std::string tokenizer_dir_from_flags(CliArgs& args, const EngineConfig& config);
 
 }  // namespace strata

@@ -269,7 +269,7 @@ int run_retrieval(int argc, char** argv) {
     return 2;
   }
   if (!args.has("kv-cache-mb") && !args.has("num-kv-blocks")) config->kv_cache_bytes = size_t{1024} << 20;
-  auto tokenizer = load_tokenizer(config->model_dir);
+  auto tokenizer = load_tokenizer(tokenizer_dir_from_flags(args, *config));
   if (!tokenizer.ok()) {
     std::cerr << "strata eval retrieval: " << tokenizer.status().message() << "\n";
     return 1;

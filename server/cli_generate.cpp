@@ -122,7 +122,7 @@ int run_generate(int argc, char** argv) {
     std::cerr << "strata generate: " << engine.status().message() << "\n";
     return 1;
   }
-  auto tokenizer = load_tokenizer(config->model_dir);
+  auto tokenizer = load_tokenizer(tokenizer_dir_from_flags(args, *config));
   const Tokenizer* tok = tokenizer.ok() ? tokenizer->get() : nullptr;
 
   std::ifstream in_file;

@@ -238,7 +238,7 @@ int run_serve(int argc, char** argv) {
     spdlog::error("cannot load the model: {}", engine.status().to_string());
     return 1;
   }
-  auto tokenizer = load_tokenizer(config->model_dir);
+  auto tokenizer = load_tokenizer(tokenizer_dir_from_flags(args, *config));
   if (!tokenizer.ok()) {
     spdlog::error("cannot load the tokenizer: {}", tokenizer.status().to_string());
     return 1;
