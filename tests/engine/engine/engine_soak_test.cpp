@@ -1,5 +1,6 @@
 // Soak: 10,000 requests with random lengths, seeds and cancellations through the threaded
-// Engine. Every request must end with a final output and every block must return.
+// Engine. Every request must end with a final output and every block must return. Runs on
+// STRATA_TEST_DEVICE (cpu unless set; the GPU run sets cuda).
 #include <gtest/gtest.h>
 
 #include <random>
@@ -21,6 +22,7 @@ TEST(EngineSoak, TenThousandRequestsEndAndReturnEveryBlock) {
 
   EngineConfig cfg;
   cfg.model_dir = m.dir;
+  cfg.device = testing::test_device();
   cfg.block_size = 16;
   cfg.num_kv_blocks = 48;  // 768 slots for up to 64 requests in flight: preemption happens
   cfg.max_num_seqs = 48;

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -23,7 +24,19 @@ struct GoldenModel {
   std::vector<GoldenPrompt> prompts;
 };
 
-inline std::string golden_models_root() { return std::string(STRATA_SOURCE_DIR) + "/tests/golden/models"; }
+// The source tree: STRATA_SOURCE_DIR from the environment (a bundle run on another machine),
+// else the one these tests were built from.
+inline std::string golden_models_root() {
+  const char* env = std::getenv("STRATA_SOURCE_DIR");
+  return std::string(env != nullptr && *env != '\0' ? env : STRATA_SOURCE_DIR) + "/tests/golden/models";
+}
+
+// The device tests that are not about numbers run on: STRATA_TEST_DEVICE (cpu, cuda, cuda:N),
+// cpu when unset. tests/bench/run_on_gpu.sh runs the soak with cuda.
+inline std::string test_device() {
+  const char* env = std::getenv("STRATA_TEST_DEVICE");
+  return env != nullptr && *env != '\0' ? env : "cpu";
+}
 
 inline std::vector<GoldenModel> load_golden_models() {
   std::vector<GoldenModel> models;
