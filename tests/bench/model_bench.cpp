@@ -8,7 +8,7 @@
 // back to the host, synchronize). The KV cache holds whatever the allocator left there: the
 // contents do not change the work done. The table prints last; --json writes every number.
 // Usage: strata_bench_model [--model DIR] [--batches 1,8,64,256] [--context 1024] [--steps 32]
-//                           [--prefill 2048,16384] [--chunk 2048] [--json FILE]
+//                           [--prefill 2048,16384] [--chunk 2048] [--enforce-eager] [--json FILE]
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -54,6 +54,7 @@ struct Options {
   std::vector<int> prefill = {2048, 16384};
   int chunk = 2048;
   std::string json_path;
+  bool eager = false;  // --enforce-eager: no CUDA graphs for decode steps
 };
 
 Options parse(int argc, char** argv) {
@@ -76,6 +77,8 @@ Options parse(int argc, char** argv) {
       o.prefill = parse_list(value());
     else if (flag == "--chunk")
       o.chunk = std::stoi(value());
+    else if (flag == "--enforce-eager")
+      o.eager = true;
     else if (flag == "--json")
       o.json_path = value();
     else
@@ -152,6 +155,7 @@ int main(int argc, char** argv) {
   options.max_num_seqs = max_batch;
   options.max_model_len = max_len;
   options.load.format = LoadFormat::kDummy;
+  options.cuda_graphs = !o.eager;
   const auto t_load = Clock::now();
   auto executor = make_cuda_executor(o.model, *config, options);
   if (!executor.ok()) die(executor.status().to_string());
@@ -166,6 +170,7 @@ int main(int argc, char** argv) {
                            {"device", e.device_name()},
                            {"copy_bandwidth_Bps", copy_bw},
                            {"weight_bytes", e.weight_bytes()},
+                           {"cuda_graphs", !o.eager},
                            {"decode", nlohmann::json::array()},
                            {"prefill", nlohmann::json::array()}};
   struct Row {

@@ -81,15 +81,38 @@ fi
 
 step cuda_kernels_tests env STRATA_REQUIRE_GPU=1 "$bundle/bin/strata_cuda_kernels_tests" \
   --gtest_output="xml:$logs/cuda_kernels_tests.xml"
-# The CUDA executor against the CPU reference on the golden checkpoints of this source tree.
+# The CUDA executor on the golden checkpoints of this source tree: against the CPU reference,
+# and against transformers in bf16 on this GPU (its logits made first, by transformers itself).
 if [[ -x $bundle/bin/strata_cuda_tests ]]; then
-  step cuda_executor_tests env STRATA_REQUIRE_GPU=1 STRATA_SOURCE_DIR="$(pwd)" "$bundle/bin/strata_cuda_tests" \
+  step transformers_logits python3 tests/engine/cuda/transformers_logits.py --out "$logs/transformers_logits" \
+    tests/golden/models/*/ models/default
+  step cuda_executor_tests env STRATA_REQUIRE_GPU=1 STRATA_SOURCE_DIR="$(pwd)" \
+    STRATA_TRANSFORMERS_LOGITS="$logs/transformers_logits" "$bundle/bin/strata_cuda_tests" \
     --gtest_output="xml:$logs/cuda_executor_tests.xml"
 fi
+# The engine soak (10,000 requests, cancellations, preemption) on the GPU.
+if [[ -x $bundle/bin/strata_engine_tests ]]; then
+  step soak_gpu env STRATA_TEST_DEVICE=cuda STRATA_SOURCE_DIR="$(pwd)" "$bundle/bin/strata_engine_tests" \
+    --gtest_filter='EngineSoak.*'
+fi
 step ceilings "$bundle/bin/strata_bench_ceilings" --json "$logs/ceilings.json" "$@"
-# Decode and prefill of the Llama-3-8B shape (dummy weights) against the roofline.
+# Decode and prefill of the Llama-3-8B shape (dummy weights) against the roofline, with and
+# without CUDA graphs.
 if [[ -x $bundle/bin/strata_bench_model ]]; then
   step model_bench "$bundle/bin/strata_bench_model" --model configs/models/llama-3.1-8b --json "$logs/model_bench.json"
+  step model_bench_eager "$bundle/bin/strata_bench_model" --model configs/models/llama-3.1-8b --prefill '' \
+    --enforce-eager --json "$logs/model_bench_eager.json"
+fi
+# Serving through `strata serve` on the GPU: the default model (readable, deterministic greedy
+# chat), then the Llama-3-8B shape with dummy weights at concurrency 64 and 256, 1,024 input /
+# 256 output tokens (the golden byte-level BPE tokenizer stands in: the preset has none).
+if [[ ${STRATA_SKIP_SERVING:-0} != 1 ]]; then
+  step serve_default tests/bench/serve_bench.sh "$bundle/bin/strata" "$logs" serve_default "16" \
+    "--num-requests 64 --input-len 256 --output-len 64" -- --device cuda
+  step serve_8b tests/bench/serve_bench.sh "$bundle/bin/strata" "$logs" serve_8b "64 256" \
+    "--num-requests 256 --input-len 1024 --output-len 256 --quiet" -- --device cuda \
+    --model configs/models/llama-3.1-8b --load-format dummy --tokenizer tests/golden/models/llama3_bpe \
+    --max-model-len 4096 --max-num-seqs 256 --max-num-batched-tokens 2048
 fi
 
 {
