@@ -1,5 +1,13 @@
-// Kernels of the benchmarks: 16-byte-vector copies and a hash-based uniform fill.
+// Kernels of the benchmarks (16-byte-vector copies and a hash-based uniform fill) and their host
+// helpers: event timing, device information and the copy-ceiling measurement.
+#include <cublasLt.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/device_buffer.h"
 #include "tests/bench/bench_kernels.h"
 
 namespace strata::bench {
@@ -87,6 +95,125 @@ cuda::LaunchStatus fill_uniform(void* data, size_t count, cuda::DType dtype, flo
     fill_uniform_kernel<T><<<grid, 256, 0, stream>>>(static_cast<T*>(data), count, lo, hi - lo, seed);
     return cuda::check_launch("fill_uniform_kernel", dtype, shape);
   });
+}
+
+cuda::LaunchStatus cuda_status(cudaError_t error, const std::string& what) {
+  if (error == cudaSuccess) return {};
+  cudaGetLastError();
+  return cuda::LaunchStatus{error, what + ": " + cudaGetErrorName(error) + ": " + cudaGetErrorString(error)};
+}
+
+cuda::LaunchStatus time_calls(cudaStream_t stream, int warmups, int reps, int calls,
+                              const std::function<cuda::LaunchStatus(int)>& enqueue, Timing* timing) {
+  *timing = Timing{};
+  if (reps < 1 || calls < 1) return cuda::LaunchStatus{cudaErrorInvalidValue, "time_calls: need reps >= 1, calls >= 1"};
+  cudaEvent_t start = nullptr;
+  cudaEvent_t stop = nullptr;
+  cuda::LaunchStatus status = cuda_status(cudaEventCreate(&start), "cudaEventCreate");
+  if (status.ok()) status = cuda_status(cudaEventCreate(&stop), "cudaEventCreate");
+  int call = 0;
+  for (int w = 0; w < warmups && status.ok(); ++w) {
+    for (int c = 0; c < calls && status.ok(); ++c) status = enqueue(call++);
+  }
+  if (status.ok()) status = cuda_status(cudaStreamSynchronize(stream), "the warm-up calls");
+  for (int r = 0; r < reps && status.ok(); ++r) {
+    status = cuda_status(cudaEventRecord(start, stream), "cudaEventRecord");
+    for (int c = 0; c < calls && status.ok(); ++c) status = enqueue(call++);
+    if (status.ok()) status = cuda_status(cudaEventRecord(stop, stream), "cudaEventRecord");
+    if (status.ok()) status = cuda_status(cudaEventSynchronize(stop), "the timed calls");
+    float ms = 0.0f;
+    if (status.ok()) status = cuda_status(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
+    if (status.ok()) timing->rep_ms.push_back(double(ms) / calls);
+  }
+  if (start != nullptr) cudaEventDestroy(start);
+  if (stop != nullptr) cudaEventDestroy(stop);
+  if (!status.ok()) return status;
+  std::vector<double> sorted = timing->rep_ms;
+  std::sort(sorted.begin(), sorted.end());
+  timing->best_ms = sorted.front();
+  const size_t mid = sorted.size() / 2;
+  timing->median_ms = sorted.size() % 2 == 1 ? sorted[mid] : 0.5 * (sorted[mid - 1] + sorted[mid]);
+  return {};
+}
+
+int calls_for(double ms_per_call, double target_ms, int multiple_of) {
+  int calls = ms_per_call > 0 ? int(std::ceil(target_ms / ms_per_call)) : 1;
+  calls = std::clamp(calls, 1, 20000);
+  return (calls + multiple_of - 1) / multiple_of * multiple_of;
+}
+
+nlohmann::json device_info(const cudaDeviceProp& prop) {
+  int driver = 0;
+  int runtime = 0;
+  cudaDriverGetVersion(&driver);
+  cudaRuntimeGetVersion(&runtime);
+  return {{"name", prop.name},
+          {"compute_capability", std::to_string(prop.major) + "." + std::to_string(prop.minor)},
+          {"multiprocessors", prop.multiProcessorCount},
+          {"l2_bytes", prop.l2CacheSize},
+          {"global_memory_bytes", prop.totalGlobalMem},
+          {"driver_version", driver},
+          {"runtime_version", runtime},
+          {"cublaslt_version", cublasLtGetVersion()}};
+}
+
+namespace {
+
+// Sampled windows of dst must equal src.
+cuda::LaunchStatus check_copied(const cuda::DeviceBuffer& dst, const cuda::DeviceBuffer& src,
+                                const std::string& method) {
+  constexpr size_t kWindow = 1u << 20;
+  const size_t bytes = src.size_bytes();
+  std::vector<unsigned char> a(kWindow);
+  std::vector<unsigned char> b(kWindow);
+  for (size_t offset : {size_t{0}, bytes / 2 / 16 * 16, bytes - kWindow}) {
+    const size_t n = std::min(kWindow, bytes - offset);
+    cuda::LaunchStatus status =
+        cuda_status(cudaMemcpy(a.data(), src.data<unsigned char>() + offset, n, cudaMemcpyDeviceToHost), "cudaMemcpy");
+    if (status.ok()) {
+      status = cuda_status(cudaMemcpy(b.data(), dst.data<unsigned char>() + offset, n, cudaMemcpyDeviceToHost),
+                           "cudaMemcpy");
+    }
+    if (!status.ok()) return status;
+    // Not a CUDA error, but the measurement is void all the same.
+    if (std::memcmp(a.data(), b.data(), n) != 0) return {cudaErrorUnknown, method + " did not copy every byte"};
+  }
+  return {};
+}
+
+}  // namespace
+
+cuda::LaunchStatus measure_copy_rates(size_t bytes_each_way, int warmups, int reps, int num_sms, cudaStream_t stream,
+                                      std::vector<CopyRate>* rates) {
+  rates->clear();
+  const size_t bytes = bytes_each_way / 16 * 16;
+  if (bytes < (1u << 20)) return {cudaErrorInvalidValue, "copy buffers too small (need >= 1 MiB)"};
+  cuda::DeviceBuffer src;
+  cuda::DeviceBuffer dst;
+  cuda::LaunchStatus status = cuda::DeviceBuffer::create(&src, bytes);
+  if (status.ok()) status = cuda::DeviceBuffer::create(&dst, bytes);
+  if (status.ok()) status = fill_uniform(src.get(), bytes / 4, cuda::DType::kF32, -1.0f, 1.0f, 1, stream);
+  auto measure = [&](const std::string& method, const std::function<cuda::LaunchStatus(int)>& enqueue) {
+    if (!status.ok()) return;
+    status = cuda_status(cudaMemsetAsync(dst.get(), 0xFF, bytes, stream), "cudaMemsetAsync");
+    CopyRate rate{method, bytes, {}, 0, 0};
+    if (status.ok()) status = time_calls(stream, warmups, reps, 1, enqueue, &rate.timing);
+    if (status.ok()) status = check_copied(dst, src, method);
+    if (!status.ok()) return;
+    const double moved = 2.0 * double(bytes);  // read + written
+    rate.best_gbps = moved / (rate.timing.best_ms * 1e6);
+    rate.median_gbps = moved / (rate.timing.median_ms * 1e6);
+    rates->push_back(std::move(rate));
+  };
+  measure("cudaMemcpyAsync", [&](int) {
+    return cuda_status(cudaMemcpyAsync(dst.get(), src.get(), bytes, cudaMemcpyDeviceToDevice, stream),
+                       "cudaMemcpyAsync");
+  });
+  for (CopyKernel kernel : {CopyKernel::kOneVectorPerThread, CopyKernel::kGridStrideUnrolled}) {
+    measure(copy_kernel_name(kernel),
+            [&, kernel](int) { return copy_vectors(dst.get(), src.get(), bytes, kernel, num_sms, stream); });
+  }
+  return status;
 }
 
 }  // namespace strata::bench

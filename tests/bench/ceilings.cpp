@@ -10,10 +10,8 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -101,111 +99,11 @@ Options parse_options(int argc, char** argv) {
   return options;
 }
 
-struct Stats {
-  double best_ms;
-  double median_ms;
-  std::vector<double> rep_ms;  // per call (a repetition's time over its calls)
-};
-
-// Times `reps` repetitions of `calls` enqueues each with events on `stream`, after `warmups`
-// untimed repetitions. enqueue(i) enqueues call number i.
-template <class Enqueue>
-Stats time_calls(cudaStream_t stream, int warmups, int reps, int calls, Enqueue&& enqueue) {
-  cudaEvent_t start = nullptr;
-  cudaEvent_t stop = nullptr;
-  check(cudaEventCreate(&start), "cudaEventCreate");
-  check(cudaEventCreate(&stop), "cudaEventCreate");
-  int call = 0;
-  for (int w = 0; w < warmups; ++w) {
-    for (int c = 0; c < calls; ++c) enqueue(call++);
-  }
-  check(cudaStreamSynchronize(stream), "warm-up");
-  Stats stats{};
-  for (int r = 0; r < reps; ++r) {
-    check(cudaEventRecord(start, stream), "cudaEventRecord");
-    for (int c = 0; c < calls; ++c) enqueue(call++);
-    check(cudaEventRecord(stop, stream), "cudaEventRecord");
-    check(cudaEventSynchronize(stop), "cudaEventSynchronize");
-    float ms = 0.0f;
-    check(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
-    stats.rep_ms.push_back(double(ms) / calls);
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  std::vector<double> sorted = stats.rep_ms;
-  std::sort(sorted.begin(), sorted.end());
-  stats.best_ms = sorted.front();
-  const size_t mid = sorted.size() / 2;
-  stats.median_ms = sorted.size() % 2 == 1 ? sorted[mid] : 0.5 * (sorted[mid - 1] + sorted[mid]);
-  return stats;
-}
-
-// Calls per repetition so that one repetition lasts >= target_ms (event resolution and launch
-// gaps stay small against it), a multiple of `multiple_of`.
-int calls_for(double ms_per_call, double target_ms, int multiple_of) {
-  int calls = ms_per_call > 0 ? int(std::ceil(target_ms / ms_per_call)) : 1;
-  calls = std::clamp(calls, 1, 20000);
-  return (calls + multiple_of - 1) / multiple_of * multiple_of;
-}
-
-nlohmann::json device_info(const cudaDeviceProp& prop) {
-  int driver = 0;
-  int runtime = 0;
-  cudaDriverGetVersion(&driver);
-  cudaRuntimeGetVersion(&runtime);
-  return {{"name", prop.name},
-          {"compute_capability", std::to_string(prop.major) + "." + std::to_string(prop.minor)},
-          {"multiprocessors", prop.multiProcessorCount},
-          {"l2_bytes", prop.l2CacheSize},
-          {"global_memory_bytes", prop.totalGlobalMem},
-          {"driver_version", driver},
-          {"runtime_version", runtime},
-          {"cublaslt_version", cublasLtGetVersion()}};
-}
-
-// Sampled windows of dst must equal src: a copy that skipped bytes is no ceiling.
-void check_copied(const DeviceBuffer& dst, const DeviceBuffer& src, const char* method) {
-  constexpr size_t kWindow = 1u << 20;
-  const size_t bytes = src.size_bytes();
-  std::vector<unsigned char> a(kWindow);
-  std::vector<unsigned char> b(kWindow);
-  for (size_t offset : {size_t{0}, bytes / 2 / 16 * 16, bytes - kWindow}) {
-    const size_t n = std::min(kWindow, bytes - offset);
-    check(cudaMemcpy(a.data(), src.data<unsigned char>() + offset, n, cudaMemcpyDeviceToHost), "cudaMemcpy");
-    check(cudaMemcpy(b.data(), dst.data<unsigned char>() + offset, n, cudaMemcpyDeviceToHost), "cudaMemcpy");
-    if (std::memcmp(a.data(), b.data(), n) != 0) die(std::string(method) + " did not copy every byte");
-  }
-}
-
-struct CopyRow {
-  std::string method;
-  Stats stats;
-  double gbps_best;
-  double gbps_median;
-};
-
-std::vector<CopyRow> run_copy(const Options& options, const cudaDeviceProp& prop, cudaStream_t stream) {
-  const size_t bytes = size_t(options.copy_gib * double(1ull << 30)) / 16 * 16;
-  if (bytes < (1u << 20)) die("--copy-gib too small (need >= 1 MiB)");
-  DeviceBuffer src = allocate(bytes);
-  DeviceBuffer dst = allocate(bytes);
-  check(fill_uniform(src.get(), bytes / 4, DType::kF32, -1.0f, 1.0f, 1, stream));
-  std::vector<CopyRow> rows;
-  auto measure = [&](const std::string& method, auto&& enqueue) {
-    check(cudaMemsetAsync(dst.get(), 0xFF, bytes, stream), "cudaMemsetAsync");
-    const Stats stats = time_calls(stream, options.warmups, options.reps, 1, enqueue);
-    check_copied(dst, src, method.c_str());
-    const double moved = 2.0 * double(bytes);  // read + written
-    rows.push_back({method, stats, moved / (stats.best_ms * 1e6), moved / (stats.median_ms * 1e6)});
-  };
-  measure("cudaMemcpyAsync", [&](int) {
-    check(cudaMemcpyAsync(dst.get(), src.get(), bytes, cudaMemcpyDeviceToDevice, stream), "cudaMemcpyAsync");
-  });
-  for (CopyKernel kernel : {CopyKernel::kOneVectorPerThread, CopyKernel::kGridStrideUnrolled}) {
-    measure(copy_kernel_name(kernel),
-            [&](int) { check(copy_vectors(dst.get(), src.get(), bytes, kernel, prop.multiProcessorCount, stream)); });
-  }
-  return rows;
+std::vector<CopyRate> run_copy(const Options& options, const cudaDeviceProp& prop, cudaStream_t stream) {
+  std::vector<CopyRate> rates;
+  check(measure_copy_rates(size_t(options.copy_gib * double(1ull << 30)), options.warmups, options.reps,
+                           prop.multiProcessorCount, stream, &rates));
+  return rates;
 }
 
 struct GemmShape {
@@ -236,7 +134,7 @@ struct GemmRow {
   GemmShape shape;
   int input_sets;
   int calls_per_rep;
-  Stats stats;
+  Timing stats;
   double tflops_median;
   double tflops_best;
   double gbps_median;  // the fewest bytes (x, W, y once each) over the median time
@@ -270,13 +168,15 @@ std::vector<GemmRow> run_gemm(const Options& options, const cudaDeviceProp& prop
     }
     auto enqueue = [&](int call) {
       const InputSet& set = inputs[size_t(call) % inputs.size()];
-      check(gemm->linear(set.x.get(), set.weight.get(), nullptr, set.y.get(), s.num_rows, s.in_features, s.out_features,
-                         options.dtype, stream));
+      return gemm->linear(set.x.get(), set.weight.get(), nullptr, set.y.get(), s.num_rows, s.in_features,
+                          s.out_features, options.dtype, stream);
     };
     // A short probe (plan creation included, then untimed) sizes the repetitions.
-    const Stats probe = time_calls(stream, 1, 1, sets, enqueue);
+    Timing probe;
+    check(time_calls(stream, 1, 1, sets, enqueue, &probe));
     const int calls = calls_for(probe.median_ms, 2.0, sets);
-    const Stats stats = time_calls(stream, options.warmups, options.reps, calls, enqueue);
+    Timing stats;
+    check(time_calls(stream, options.warmups, options.reps, calls, enqueue, &stats));
     const double flops = 2.0 * s.num_rows * double(s.out_features) * s.in_features;
     rows.push_back({s, sets, calls, stats, flops / (stats.median_ms * 1e9), flops / (stats.best_ms * 1e9),
                     double(set_bytes) / (stats.median_ms * 1e6)});
@@ -303,18 +203,18 @@ int run_ceilings(int argc, char** argv) {
   std::printf("device: %s, %d SMs, L2 %d MiB, %.1f GiB; cuBLASLt %zu\n", prop.name, prop.multiProcessorCount,
               prop.l2CacheSize >> 20, double(prop.totalGlobalMem) / double(1ull << 30), cublasLtGetVersion());
 
-  std::vector<CopyRow> copy_rows;
+  std::vector<CopyRate> copy_rows;
   if (options.run_copy) {
     copy_rows = run_copy(options, prop, stream);
     nlohmann::json rows = nlohmann::json::array();
-    for (const CopyRow& r : copy_rows) {
+    for (const CopyRate& r : copy_rows) {
       rows.push_back({{"method", r.method},
-                      {"bytes_each_way", size_t(options.copy_gib * double(1ull << 30)) / 16 * 16},
-                      {"best_ms", r.stats.best_ms},
-                      {"median_ms", r.stats.median_ms},
-                      {"best_gbps", r.gbps_best},
-                      {"median_gbps", r.gbps_median},
-                      {"rep_ms", r.stats.rep_ms}});
+                      {"bytes_each_way", r.bytes_each_way},
+                      {"best_ms", r.timing.best_ms},
+                      {"median_ms", r.timing.median_ms},
+                      {"best_gbps", r.best_gbps},
+                      {"median_gbps", r.median_gbps},
+                      {"rep_ms", r.timing.rep_ms}});
     }
     report["copy"] = rows;
   }
@@ -351,8 +251,8 @@ int run_ceilings(int argc, char** argv) {
     std::printf("\ncopy, %.2f GiB each way, GB/s = (read + written bytes) / time, %d reps\n", options.copy_gib,
                 options.reps);
     std::printf("%-26s %10s %10s %12s\n", "method", "best GB/s", "med GB/s", "median ms");
-    for (const CopyRow& r : copy_rows) {
-      std::printf("%-26s %10.0f %10.0f %12.3f\n", r.method.c_str(), r.gbps_best, r.gbps_median, r.stats.median_ms);
+    for (const CopyRate& r : copy_rows) {
+      std::printf("%-26s %10.0f %10.0f %12.3f\n", r.method.c_str(), r.best_gbps, r.median_gbps, r.timing.median_ms);
     }
   }
   if (!gemm_rows.empty()) {
