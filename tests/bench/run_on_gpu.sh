@@ -4,10 +4,11 @@
 # "no device" fails instead of skipping), then strata_bench_ceilings.
 #
 # On the build machine (no GPU needed), from the repository root:
-#   flock /tmp/strata-build.lock ninja -C build strata strata_cuda_kernels_tests strata_cuda_tests strata_bench_ceilings strata_bench_model
+#   flock /tmp/strata-build.lock ninja -C build strata strata_cuda_kernels_tests strata_cuda_tests strata_bench_ceilings strata_bench_model \
+#     strata_bench_attention strata_engine_tests
 #   rm -rf .bundle/gpu .bundle/gpu.tgz && scripts/bundle.sh .bundle/gpu build/bin/strata \
 #     build/tests/strata_cuda_kernels_tests build/tests/strata_cuda_tests build/tests/bench/strata_bench_ceilings \
-#     build/tests/bench/strata_bench_model
+#     build/tests/bench/strata_bench_model build/tests/bench/strata_bench_attention build/tests/strata_engine_tests
 #   strip --strip-debug .bundle/gpu/bin/* .bundle/gpu/lib/* && tar czf .bundle/gpu.tgz -C .bundle gpu
 # (RelWithDebInfo binaries make a bundle of about 160 MB, 70 MB stripped, 24 MB as .tgz: carry
 # the .tgz where what travels is limited.) On the GPU machine, from the repository root:
@@ -102,6 +103,15 @@ if [[ -x $bundle/bin/strata_bench_model ]]; then
   step model_bench "$bundle/bin/strata_bench_model" --model configs/models/llama-3.1-8b --json "$logs/model_bench.json"
   step model_bench_eager "$bundle/bin/strata_bench_model" --model configs/models/llama-3.1-8b --prefill '' \
     --enforce-eager --json "$logs/model_bench_eager.json"
+fi
+# Paged attention: decode GB/s against the copy ceiling, causal prefill TFLOP/s; torch SDPA
+# (flash backend) on the same shapes; then strata/SDPA per L.
+if [[ -x $bundle/bin/strata_bench_attention ]]; then
+  step attention_bench "$bundle/bin/strata_bench_attention" --json "$logs/attention_bench.json"
+  step sdpa_bench python3 tests/bench/sdpa_bench.py --decode --json "$logs/sdpa_bench.json"
+  if [[ -s $logs/attention_bench.json && -s $logs/sdpa_bench.json ]]; then
+    step compare_attention python3 tests/bench/compare_attention.py "$logs/attention_bench.json" "$logs/sdpa_bench.json"
+  fi
 fi
 # Serving through `strata serve` on the GPU: the default model (readable, deterministic greedy
 # chat), then the Llama-3-8B shape with dummy weights at concurrency 64 and 256, 1,024 input /
