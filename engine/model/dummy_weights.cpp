@@ -2,7 +2,9 @@
 // state is shared between tensors and the values do not depend on the standard library.
 #include "engine/model/dummy_weights.h"
 
+#include <algorithm>
 #include <cmath>
+#include <thread>
 
 namespace strata {
 namespace {
@@ -42,13 +44,26 @@ void fill_dummy_tensor(std::string_view name, uint64_t seed, size_t numel, std::
   // sqrt(3) gives unit variance.
   constexpr float kInv16 = 1.0f / 65536.0f;
   const float scale = kDummyWeightStd * std::sqrt(3.0f) * kInv16;
-  for (size_t i = 0; i < numel; ++i) {
-    const uint64_t r = splitmix64(key + i);
-    const uint32_t sum = static_cast<uint32_t>(r & 0xffff) + static_cast<uint32_t>((r >> 16) & 0xffff) +
-                         static_cast<uint32_t>((r >> 32) & 0xffff) + static_cast<uint32_t>(r >> 48);
-    // sum is in [0, 4 * 65535]; subtract its mean, 2 * 65535.
-    out[i] = (static_cast<float>(sum) - 2.0f * 65535.0f) * scale;
+  const auto fill = [&out, key, scale](size_t begin, size_t end) {
+    for (size_t i = begin; i < end; ++i) {
+      const uint64_t r = splitmix64(key + i);
+      const uint32_t sum = static_cast<uint32_t>(r & 0xffff) + static_cast<uint32_t>((r >> 16) & 0xffff) +
+                           static_cast<uint32_t>((r >> 32) & 0xffff) + static_cast<uint32_t>(r >> 48);
+      // sum is in [0, 4 * 65535]; subtract its mean, 2 * 65535.
+      out[i] = (static_cast<float>(sum) - 2.0f * 65535.0f) * scale;
+    }
+  };
+  // Value i depends on i alone, so large tensors are filled by every core in slices.
+  constexpr size_t kPerThread = size_t{1} << 22;
+  const size_t threads = std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()), numel / kPerThread + 1);
+  if (threads <= 1) {
+    fill(0, numel);
+    return;
   }
+  std::vector<std::thread> pool;
+  const size_t slice = (numel + threads - 1) / threads;
+  for (size_t t = 0; t < threads; ++t) pool.emplace_back(fill, t * slice, std::min(numel, (t + 1) * slice));
+  for (auto& th : pool) th.join();
 }
 
 }  // namespace strata
