@@ -115,13 +115,17 @@ if [[ -x $bundle/bin/strata_bench_attention ]]; then
 fi
 # Serving through `strata serve` on the GPU: the default model (readable, deterministic greedy
 # chat), then the Llama-3-8B shape with dummy weights at concurrency 64 and 256, 1,024 input /
-# 256 output tokens (the golden byte-level BPE tokenizer stands in: the preset has none).
+# 256 output tokens (the preset has no tokenizer: the golden byte-level BPE one, widened to the
+# 128,256-token vocabulary so that every sampled id streams text, stands in).
 if [[ ${STRATA_SKIP_SERVING:-0} != 1 ]]; then
   step serve_default tests/bench/serve_bench.sh "$bundle/bin/strata" "$logs" serve_default "16" \
     "--num-requests 64 --input-len 256 --output-len 64" -- --device cuda
+  bench_tokenizer=$(mktemp -d)
+  step bench_tokenizer python3 tests/bench/make_bench_tokenizer.py tests/golden/models/llama3_bpe "$bench_tokenizer" \
+    --vocab 128256
   step serve_8b tests/bench/serve_bench.sh "$bundle/bin/strata" "$logs" serve_8b "64 256" \
     "--num-requests 256 --input-len 1024 --output-len 256 --quiet" -- --device cuda \
-    --model configs/models/llama-3.1-8b --load-format dummy --tokenizer tests/golden/models/llama3_bpe \
+    --model configs/models/llama-3.1-8b --load-format dummy --tokenizer "$bench_tokenizer" \
     --max-model-len 4096 --max-num-seqs 256 --max-num-batched-tokens 2048
 fi
 
