@@ -122,6 +122,83 @@ bool overlaps(const void* a, size_t a_bytes, const void* b, size_t b_bytes) {
   return a0 < b0 + b_bytes && b0 < a0 + a_bytes;
 }
 
+// A one-row product (batch-1 decode) is a pass over W: one warp per output feature streams its
+// weight row in 16-byte vectors (kGemvUnroll loads in flight per lane) and keeps the dot
+// product in fp32. On an H200 it took Llama-3-8B batch-1 decode from 5.23 to 4.85 ms
+// (cuBLASLt's m = 1 kernels read W at 57-93% of the copy bandwidth). With 4 rows it was slower
+// than cuBLASLt (each W vector then needs 4 x loads), so only m = 1 takes it. Needs
+// in_features % 8 == 0 and 16-byte aligned x and W (else cuBLASLt runs).
+constexpr int kGemvMaxRows = 1;
+constexpr int kGemvWarps = 8;
+constexpr int kGemvUnroll = 4;
+
+template <class T, class OutT, int M>
+__global__ void __launch_bounds__(kGemvWarps * 32)
+    gemv_kernel(const T* __restrict__ x, const T* __restrict__ weight, const T* __restrict__ bias, OutT* __restrict__ y,
+                int in_features, int out_features) {
+  constexpr int kVec = 8;  // bf16/fp16 per 16 bytes
+  const int row = blockIdx.x * kGemvWarps + static_cast<int>(threadIdx.x) / 32;
+  const int lane = static_cast<int>(threadIdx.x) % 32;
+  if (row >= out_features) return;
+  const int vectors = in_features / kVec;
+  const uint4* w = reinterpret_cast<const uint4*>(weight + static_cast<size_t>(row) * in_features);
+  const uint4* xv = reinterpret_cast<const uint4*>(x);
+  float acc[M] = {};
+  const auto accumulate = [&](const uint4& wv, int v) {
+    const T* wt = reinterpret_cast<const T*>(&wv);
+#pragma unroll
+    for (int m = 0; m < M; ++m) {
+      const uint4 xm = __ldg(xv + static_cast<size_t>(m) * vectors + v);
+      const T* xt = reinterpret_cast<const T*>(&xm);
+#pragma unroll
+      for (int e = 0; e < kVec; ++e) acc[m] += to_float(wt[e]) * to_float(xt[e]);
+    }
+  };
+  int v = lane;
+  for (; v + 32 * (kGemvUnroll - 1) < vectors; v += 32 * kGemvUnroll) {
+    uint4 wv[kGemvUnroll];
+#pragma unroll
+    for (int u = 0; u < kGemvUnroll; ++u) wv[u] = __ldcs(w + v + 32 * u);  // streamed: read once
+#pragma unroll
+    for (int u = 0; u < kGemvUnroll; ++u) accumulate(wv[u], v + 32 * u);
+  }
+  for (; v < vectors; v += 32) accumulate(__ldcs(w + v), v);
+#pragma unroll
+  for (int m = 0; m < M; ++m) {
+    const float sum = warp_sum(acc[m]);
+    if (lane == 0) {
+      y[static_cast<size_t>(m) * out_features + row] = from_float<OutT>(bias == nullptr ? sum : sum + to_float(bias[row]));
+    }
+  }
+}
+
+template <class T, class OutT>
+LaunchStatus launch_gemv(const void* x, const void* weight, const void* bias, void* y, int in_features, int out_features,
+                         cudaStream_t stream) {
+  const dim3 grid(static_cast<unsigned>((out_features + kGemvWarps - 1) / kGemvWarps));
+  const dim3 block(kGemvWarps * 32);
+  const auto* xt = static_cast<const T*>(x);
+  const auto* wt = static_cast<const T*>(weight);
+  const auto* bt = static_cast<const T*>(bias);
+  auto* yt = static_cast<OutT*>(y);
+  gemv_kernel<T, OutT, 1><<<grid, block, 0, stream>>>(xt, wt, bt, yt, in_features, out_features);
+  const cudaError_t error = cudaGetLastError();
+  if (error != cudaSuccess) return LaunchStatus{error, std::string("gemv_kernel: ") + cudaGetErrorString(error)};
+  return {};
+}
+
+LaunchStatus gemv(const void* x, const void* weight, const void* bias, void* y, int in_features, int out_features,
+                  DType dtype, DType out_dtype, cudaStream_t stream) {
+  if (dtype == DType::kBF16) {
+    return out_dtype == DType::kF32
+               ? launch_gemv<__nv_bfloat16, float>(x, weight, bias, y, in_features, out_features, stream)
+               : launch_gemv<__nv_bfloat16, __nv_bfloat16>(x, weight, bias, y, in_features, out_features, stream);
+  }
+  return out_dtype == DType::kF32
+             ? launch_gemv<__half, float>(x, weight, bias, y, in_features, out_features, stream)
+             : launch_gemv<__half, __half>(x, weight, bias, y, in_features, out_features, stream);
+}
+
 }  // namespace
 
 // The descriptors of one shape and the algorithm the heuristic chose for it.
@@ -226,6 +303,9 @@ LaunchStatus GemmContext::matmul(const void* x, const void* weight, const void* 
       overlaps(y, y_bytes, weight, size_t(out_features) * size_t(in_features) * element_bytes) ||
       (has_bias && overlaps(y, y_bytes, bias, size_t(out_features) * element_bytes))) {
     return invalid("y may not alias x, weight or bias");
+  }
+  if (num_rows <= kGemvMaxRows && in_features % 8 == 0 && alignment_log2(x) >= 4 && alignment_log2(weight) >= 4) {
+    return gemv(x, weight, bias, y, in_features, out_features, dtype, out_dtype, stream);
   }
 
   const PlanKey key{num_rows,

@@ -29,7 +29,7 @@ struct LinearShape {
 // in them (13 -> 27: leading dimensions of 26 and 54 bytes).
 std::vector<LinearShape> linear_shapes() {
   std::vector<LinearShape> shapes;
-  for (int rows : {1, 7, 64, 300}) {
+  for (int rows : {1, 3, 4, 7, 64, 300}) {
     for (auto [in, out] : {std::pair{72, 200}, {200, 72}, {4096, 1024}, {13, 27}}) shapes.push_back({rows, in, out});
   }
   return shapes;
