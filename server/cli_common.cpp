@@ -17,10 +17,8 @@ std::vector<FlagSpec> engine_flag_specs() {
        "where the weights come from: auto (= safetensors), safetensors, or dummy (random weights from "
        "config.json alone, no weight files read; for benchmarks and shape checks)",
        true, "auto"},
-      // The default becomes auto once the CUDA backend has run on a GPU (it is compiled, not yet
-      // validated there).
       {"device", "cpu, cuda, cuda:N, or auto (CUDA when this build has it and a GPU answers, else cpu)", true,
-       "cpu"},
+       "auto"},
       {"gpu-memory-utilization",
        "CUDA: share of the GPU's memory strata may use (weights, activations, then the KV cache gets the rest)",
        true, "0.90"},
@@ -72,7 +70,7 @@ Result<EngineConfig> engine_config_from_flags(CliArgs& args) {
   } else {
     return invalid_argument("--load-format: " + format.status().message());
   }
-  c.device = args.get("device", "cpu");
+  c.device = args.get("device", "auto");
   if (c.device != "cpu" && c.device != "auto" && c.device != "cuda" && c.device.rfind("cuda:", 0) != 0) {
     return invalid_argument("--device must be cpu, cuda, cuda:N or auto, got '" + c.device + "'");
   }
