@@ -460,13 +460,9 @@ PrefillResult run_prefill(const Options& o, const PrefillCase& c, cudaStream_t s
 
 int run_attention_bench(int argc, char** argv) {
   const Options o = parse_options(argc, argv);
-  int device_count = 0;
-  check(cudaGetDeviceCount(&device_count), "cudaGetDeviceCount (no CUDA device?)");
-  if (device_count == 0) die("no CUDA device");
   cudaDeviceProp prop{};
-  check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
   cudaStream_t stream = nullptr;
-  check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
+  check(open_device(&prop, &stream));
   std::printf("device: %s, %d SMs, L2 %d MiB, %.1f GiB\n", prop.name, prop.multiProcessorCount, prop.l2CacheSize >> 20,
               double(prop.totalGlobalMem) / kGiB);
   std::printf("shape: %d query heads, %d KV heads, head_dim %d, %s, KV blocks of %d slots\n", o.num_heads,

@@ -142,6 +142,18 @@ int calls_for(double ms_per_call, double target_ms, int multiple_of) {
   return (calls + multiple_of - 1) / multiple_of * multiple_of;
 }
 
+cuda::LaunchStatus open_device(cudaDeviceProp* prop, cudaStream_t* stream) {
+  int device_count = 0;
+  if (const cudaError_t error = cudaGetDeviceCount(&device_count); error != cudaSuccess) {
+    return cuda_status(error, "cudaGetDeviceCount (no CUDA device?)");
+  }
+  if (device_count == 0) return cuda_status(cudaErrorNoDevice, "no CUDA device");
+  if (const cudaError_t error = cudaGetDeviceProperties(prop, 0); error != cudaSuccess) {
+    return cuda_status(error, "cudaGetDeviceProperties");
+  }
+  return cuda_status(cudaStreamCreateWithFlags(stream, cudaStreamNonBlocking), "cudaStreamCreate");
+}
+
 nlohmann::json device_info(const cudaDeviceProp& prop) {
   int driver = 0;
   int runtime = 0;

@@ -56,6 +56,10 @@ int calls_for(double ms_per_call, double target_ms, int multiple_of);
 // The device, driver, runtime and cuBLASLt versions, for the JSON reports.
 nlohmann::json device_info(const cudaDeviceProp& prop);
 
+// Device 0 for a benchmark: its properties and a fresh non-blocking stream; an error when no
+// CUDA device answers.
+cuda::LaunchStatus open_device(cudaDeviceProp* prop, cudaStream_t* stream);
+
 // One way of copying device to device, timed over buffers of bytes_each_way.
 struct CopyRate {
   std::string method;

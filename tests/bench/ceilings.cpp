@@ -188,13 +188,9 @@ std::vector<GemmRow> run_gemm(const Options& options, const cudaDeviceProp& prop
 
 int run_ceilings(int argc, char** argv) {
   const Options options = parse_options(argc, argv);
-  int device_count = 0;
-  check(cudaGetDeviceCount(&device_count), "cudaGetDeviceCount (no CUDA device?)");
-  if (device_count == 0) die("no CUDA device");
   cudaDeviceProp prop{};
-  check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
   cudaStream_t stream = nullptr;
-  check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
+  check(open_device(&prop, &stream));
 
   nlohmann::json report = {{"device", device_info(prop)},
                            {"reps", options.reps},
