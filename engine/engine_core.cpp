@@ -166,15 +166,15 @@ std::vector<RequestOutput> EngineCore::step() {
   if (plan.empty()) return outputs;
   ++num_steps_;
 
-  auto logits = runner_->execute(plan, *kv_);
-  if (!logits.ok()) {
-    spdlog::error("forward failed: {}", logits.status().to_string());
+  auto sampled = runner_->execute(plan, *kv_, eos_token_ids_);
+  if (!sampled.ok()) {
+    spdlog::error("forward failed: {}", sampled.status().to_string());
     for (const auto& c : plan.chunks) {
       auto r = scheduler_->finish(c.request->id, FinishReason::kError);
       RequestOutput out = make_output(*r);
       out.finished = true;
       out.finish_reason = FinishReason::kError;
-      out.error = logits.status();
+      out.error = sampled.status();
       outputs.push_back(std::move(out));
     }
     return outputs;
@@ -184,27 +184,22 @@ std::vector<RequestOutput> EngineCore::step() {
   }
   scheduler_->complete_step(plan);
 
-  const size_t vocab = static_cast<size_t>(model_config().vocab_size);
   size_t row = 0;
   for (const auto& c : plan.chunks) {
     if (!c.samples) continue;
     Request& r = *c.request;
-    std::span<float> row_logits = logits->subspan(row++ * vocab, vocab);
-    std::span<const int32_t> eos =
-        r.params.ignore_eos ? std::span<const int32_t>() : std::span<const int32_t>(eos_token_ids_);
-    SamplingContext ctx{r.prompt_ids(), r.output_ids(), eos, r.seed};
-    SampledToken sampled = sample_token(row_logits, r.params, ctx, sampler_workspace_);
-    r.tokens.push_back(sampled.token_id);
+    SampledToken& token = (*sampled)[row++];
+    r.tokens.push_back(token.token_id);
     ++num_generated_tokens_;
 
     FinishReason reason = FinishReason::kNone;
-    if (stops_on(r, sampled.token_id)) {
+    if (stops_on(r, token.token_id)) {
       reason = FinishReason::kStop;
     } else if (r.num_tokens() >= r.max_total_tokens) {
       reason = FinishReason::kLength;
     }
     RequestOutput out = make_output(r);
-    out.new_tokens.push_back(std::move(sampled));
+    out.new_tokens.push_back(std::move(token));
     if (reason != FinishReason::kNone) {
       out.finished = true;
       out.finish_reason = reason;

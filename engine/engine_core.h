@@ -103,7 +103,6 @@ class EngineCore {
   std::unique_ptr<ModelRunner> runner_;
   std::unique_ptr<KvCacheManager> kv_;
   std::unique_ptr<Scheduler> scheduler_;
-  SamplerWorkspace sampler_workspace_;
   std::mt19937_64 seed_rng_{std::random_device{}()};
   uint64_t next_request_id_ = 1;
   uint64_t num_steps_ = 0;

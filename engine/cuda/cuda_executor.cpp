@@ -1,6 +1,7 @@
 // The CUDA backend: the Llama family's forward (the CPU reference's op order, engine/model/
 // llama_model.cpp) as kernels/cuda launches on one stream, bf16/fp16 weights and paged KV
-// cache, fp32 logits copied back through pinned memory. One engine thread drives it.
+// cache, fp32 logits sampled on the GPU (or copied back through pinned memory for forward()).
+// One engine thread drives it.
 #include "engine/cuda/cuda_executor.h"
 
 #include <cuda_runtime_api.h>
@@ -14,16 +15,19 @@
 #include <vector>
 
 #include "engine/core/dtype.h"
+#include "engine/model/dummy_weights.h"
 #include "engine/model/llama_weights.h"
 #include "kernels/cuda/activation.h"
 #include "kernels/cuda/common.h"
 #include "kernels/cuda/device_buffer.h"
+#include "kernels/cuda/dummy_fill.h"
 #include "kernels/cuda/embedding.h"
 #include "kernels/cuda/gemm.h"
 #include "kernels/cuda/kv_cache.h"
 #include "kernels/cuda/norm.h"
 #include "kernels/cuda/paged_attention.h"
 #include "kernels/cuda/rope.h"
+#include "kernels/cuda/sampling.h"
 
 namespace strata {
 namespace {
@@ -106,11 +110,18 @@ class CudaExecutor final : public ModelExecutor {
   int block_size() const override { return block_size_; }
 
   Status forward(const ForwardBatch& batch, std::span<float> logits) override;
+  Status forward_and_sample(const ForwardBatch& batch, std::span<const SamplingRequest> rows,
+                            std::span<SampledToken> tokens) override;
 
  private:
   CudaExecutor() = default;
+  Status launch_step(const ForwardBatch& batch);
+  Status stage_sampling(std::span<const SamplingRequest> rows, cuda::SamplingBatch& sampling);
   Status upload(const std::vector<float>& values, DeviceBuffer& out, const std::string& what);
   Status load_weights(const std::string& model_dir, const ModelLoadOptions& load);
+  Status make_dummy_weights(uint64_t seed);
+  Status upload_rope_table();
+  DeviceBuffer& weight_buffer(int layer, LlamaWeight weight);
   Status allocate_activations();
   Status plan_kv_cache(const CudaExecutorOptions& options);
   Status stage_batch(const ForwardBatch& batch, int padded_seqs, int& max_query_len, int& max_context_len);
@@ -158,6 +169,19 @@ class CudaExecutor final : public ModelExecutor {
   PinnedBuffer step_host_;
   PinnedBuffer logits_host_;
 
+  // GPU sampling: the step's SamplingRows and their lists, packed on the host into one pinned
+  // buffer while the forward runs and copied over at once (both grown on demand); the results
+  // ([rows] token ids, [rows] logprobs, [rows, top] ids, [rows, top] logprobs) copied back.
+  std::vector<cuda::SamplingRow> sampling_rows_;
+  std::vector<cuda::SamplingLogitBias> logit_bias_;
+  std::vector<int32_t> stop_ids_;
+  std::vector<cuda::SamplingPenaltyToken> penalty_tokens_;
+  PinnedBuffer sampling_host_;
+  DeviceBuffer sampling_device_;
+  DeviceBuffer sampling_workspace_;
+  DeviceBuffer sampled_device_;
+  PinnedBuffer sampled_host_;
+
   // CUDA graphs of decode steps (every sequence one new token), captured on first use per
   // (padded batch size, context bucket): the batch is padded to a bucket with sequences that
   // write no KV and whose logits are dropped, and the attention grid is sized for the bucket's
@@ -182,6 +206,7 @@ Status CudaExecutor::upload(const std::vector<float>& values, DeviceBuffer& out,
 }
 
 Status CudaExecutor::load_weights(const std::string& model_dir, const ModelLoadOptions& load) {
+  if (load.format == LoadFormat::kDummy) return make_dummy_weights(load.dummy_seed);
   layers_.resize(config_.num_layers);
   LlamaOuterWeights outer;
   STRATA_RETURN_IF_ERROR(read_llama_weights(
@@ -204,6 +229,58 @@ Status CudaExecutor::load_weights(const std::string& model_dir, const ModelLoadO
   STRATA_RETURN_IF_ERROR(upload(outer.embed_tokens, embed_tokens_, "embed_tokens"));
   STRATA_RETURN_IF_ERROR(upload(outer.final_norm, final_norm_, "final norm"));
   STRATA_RETURN_IF_ERROR(upload(outer.lm_head, lm_head_, "lm_head"));
+  return upload_rope_table();
+}
+
+DeviceBuffer& CudaExecutor::weight_buffer(int layer, LlamaWeight weight) {
+  switch (weight) {
+    case LlamaWeight::kEmbedTokens: return embed_tokens_;
+    case LlamaWeight::kFinalNorm: return final_norm_;
+    case LlamaWeight::kLmHead: return lm_head_;
+    case LlamaWeight::kInputNorm: return layers_[layer].input_norm;
+    case LlamaWeight::kPostNorm: return layers_[layer].post_norm;
+    case LlamaWeight::kQkvProj: return layers_[layer].qkv_proj;
+    case LlamaWeight::kQkvBias: return layers_[layer].qkv_bias;
+    case LlamaWeight::kQNorm: return layers_[layer].q_norm;
+    case LlamaWeight::kKNorm: return layers_[layer].k_norm;
+    case LlamaWeight::kOProj: return layers_[layer].o_proj;
+    case LlamaWeight::kOBias: return layers_[layer].o_bias;
+    case LlamaWeight::kGateUpProj: return layers_[layer].gate_up_proj;
+    case LlamaWeight::kDownProj: return layers_[layer].down_proj;
+  }
+  return layers_[layer].down_proj;  // unreachable: every enumerator is handled above
+}
+
+// --load-format dummy: every tensor made in place on the GPU, the values fill_dummy_tensor
+// gives on the host rounded once to the dtype, so no weight crosses from the host.
+Status CudaExecutor::make_dummy_weights(uint64_t seed) {
+  layers_.resize(config_.num_layers);
+  const std::vector<LlamaTensor> tensors = llama_tensors(config_);
+  std::map<std::pair<int, LlamaWeight>, size_t> fused_numel;
+  for (const LlamaTensor& t : tensors) {
+    size_t& n = fused_numel[{t.layer, t.weight}];
+    n = std::max(n, t.offset + t.numel());
+  }
+  const size_t esize = cuda::dtype_size(dtype_);
+  for (const auto& [where, numel] : fused_numel) {
+    STRATA_RETURN_IF_ERROR(allocate(weight_buffer(where.first, where.second), numel * esize,
+                                    "dummy weights of layer " + std::to_string(where.first)));
+    weight_bytes_ += numel * esize;
+  }
+  for (const LlamaTensor& t : tensors) {
+    void* at = weight_buffer(t.layer, t.weight).data<char>() + t.offset * esize;
+    const cuda::LaunchStatus st =
+        dummy_tensor_is_ones(t.name)
+            ? cuda::fill_constant(1.0f, t.numel(), at, dtype_, stream_)
+            : cuda::dummy_normal(dummy_tensor_key(t.name, seed), kDummyWeightStd, t.numel(), at, dtype_, stream_);
+    STRATA_RETURN_IF_ERROR(check(st));
+  }
+  STRATA_RETURN_IF_ERROR(check(cudaStreamSynchronize(stream_), "making dummy weights"));
+  spdlog::info("{}: made {} of dummy weights on the GPU", device_name_, format_bytes(weight_bytes_));
+  return upload_rope_table();
+}
+
+Status CudaExecutor::upload_rope_table() {
   const std::vector<float> inv_freq = llama_inv_freq(config_);
   STRATA_RETURN_IF_ERROR(allocate(inv_freq_, inv_freq.size() * sizeof(float), "the RoPE table"));
   return check(cudaMemcpy(inv_freq_.get(), inv_freq.data(), inv_freq_.size_bytes(), cudaMemcpyHostToDevice),
@@ -227,6 +304,9 @@ Status CudaExecutor::allocate_activations() {
   STRATA_RETURN_IF_ERROR(
       allocate(logits_, static_cast<size_t>(max_seqs_) * c.vocab_size * sizeof(float), "logits (fp32)"));
   STRATA_RETURN_IF_ERROR(allocate(logits_host_, logits_.size_bytes(), "logits"));
+  const size_t sampled_bytes = static_cast<size_t>(max_seqs_) * (2 + 2 * cuda::kMaxSamplingLogprobs) * sizeof(float);
+  STRATA_RETURN_IF_ERROR(allocate(sampled_device_, sampled_bytes, "sampled tokens"));
+  STRATA_RETURN_IF_ERROR(allocate(sampled_host_, sampled_bytes, "sampled tokens"));
   STRATA_RETURN_IF_ERROR(allocate(
       attention_workspace_, cuda::paged_attention_workspace_bytes(max_tokens_, c.num_heads, c.head_dim, max_model_len_),
       "the attention workspace"));
@@ -420,15 +500,12 @@ Status CudaExecutor::stage_batch(const ForwardBatch& batch, int padded_seqs, int
   return Status::ok_status();
 }
 
-Status CudaExecutor::forward(const ForwardBatch& batch, std::span<float> logits) {
-  const ModelConfig& c = config_;
+// Stages the batch and enqueues its forward, with lm_head over the first max_seqs_ logits
+// rows into logits_; returns before the GPU is done.
+Status CudaExecutor::launch_step(const ForwardBatch& batch) {
   const int num_tokens = batch.num_tokens();
   const int num_seqs = batch.num_seqs();
   const int num_logits = static_cast<int>(batch.logits_indices.size());
-  if (logits.size() != static_cast<size_t>(num_logits) * c.vocab_size) {
-    return invalid_argument("forward: logits buffer holds " + std::to_string(logits.size()) + " floats, expected " +
-                            std::to_string(num_logits) + " x " + std::to_string(c.vocab_size));
-  }
   // A decode step (one new token and one logits row per sequence, in order) replays a graph.
   bool decode = use_graphs_ && num_tokens == num_seqs && num_logits == num_seqs && num_seqs <= decode_buckets_.back();
   for (int i = 0; decode && i < num_logits; ++i) decode = batch.logits_indices[i] == i;
@@ -440,11 +517,19 @@ Status CudaExecutor::forward(const ForwardBatch& batch, std::span<float> logits)
       cudaMemcpyAsync(step_device_.get(), step_host_.data<char>(), layout_.total, cudaMemcpyHostToDevice, stream_),
       "copying step inputs"));
   const int first_rows = std::min(num_logits, max_seqs_);
-  if (decode) {
-    STRATA_RETURN_IF_ERROR(launch_decode_graph(num_seqs, max_context_len));
-  } else {
-    STRATA_RETURN_IF_ERROR(enqueue_forward(num_tokens, num_seqs, max_query_len, max_context_len, first_rows));
+  if (decode) return launch_decode_graph(num_seqs, max_context_len);
+  return enqueue_forward(num_tokens, num_seqs, max_query_len, max_context_len, first_rows);
+}
+
+Status CudaExecutor::forward(const ForwardBatch& batch, std::span<float> logits) {
+  const ModelConfig& c = config_;
+  const int num_tokens = batch.num_tokens();
+  const int num_logits = static_cast<int>(batch.logits_indices.size());
+  if (logits.size() != static_cast<size_t>(num_logits) * c.vocab_size) {
+    return invalid_argument("forward: logits buffer holds " + std::to_string(logits.size()) + " floats, expected " +
+                            std::to_string(num_logits) + " x " + std::to_string(c.vocab_size));
   }
+  STRATA_RETURN_IF_ERROR(launch_step(batch));
   if (num_logits == 0) return check(cudaStreamSynchronize(stream_), "forward");
   // lm_head max_seqs_ rows at a time (decode asks for one row per sequence; teacher-forced
   // scoring for every token); the first chunk came with the forward.
@@ -457,6 +542,147 @@ Status CudaExecutor::forward(const ForwardBatch& batch, std::span<float> logits)
                                  "copying logits"));
     STRATA_RETURN_IF_ERROR(check(cudaStreamSynchronize(stream_), "forward"));
     std::memcpy(logits.data() + first * vocab, logits_host_.data<float>(), rows * vocab * sizeof(float));
+  }
+  return Status::ok_status();
+}
+
+Status CudaExecutor::forward_and_sample(const ForwardBatch& batch, std::span<const SamplingRequest> rows,
+                                        std::span<SampledToken> tokens) {
+  const int num_rows = static_cast<int>(rows.size());
+  if (rows.size() != batch.logits_indices.size() || tokens.size() != rows.size()) {
+    return invalid_argument("forward_and_sample: " + std::to_string(rows.size()) + " sampling rows and " +
+                            std::to_string(tokens.size()) + " outputs for " +
+                            std::to_string(batch.logits_indices.size()) + " logits rows");
+  }
+  if (num_rows > max_seqs_) {
+    return invalid_argument("forward_and_sample: " + std::to_string(num_rows) + " rows exceed max_num_seqs " +
+                            std::to_string(max_seqs_));
+  }
+  STRATA_RETURN_IF_ERROR(launch_step(batch));
+  if (num_rows == 0) return check(cudaStreamSynchronize(stream_), "forward");
+  // The host packs the sampling inputs while the GPU runs the forward.
+  cuda::SamplingBatch sampling;
+  STRATA_RETURN_IF_ERROR(stage_sampling(rows, sampling));
+  const int top = sampling.max_num_logprobs;
+  auto* out = sampled_device_.data<char>();
+  const size_t n = static_cast<size_t>(num_rows);
+  cuda::SamplingOutputs outputs;
+  outputs.token_ids = reinterpret_cast<int32_t*>(out);
+  outputs.logprobs = reinterpret_cast<float*>(out + n * 4);
+  outputs.top_token_ids = top > 0 ? reinterpret_cast<int32_t*>(out + 2 * n * 4) : nullptr;
+  outputs.top_logprobs = top > 0 ? reinterpret_cast<float*>(out + (2 + top) * n * 4) : nullptr;
+  STRATA_RETURN_IF_ERROR(check(cuda::sample_tokens(sampling, outputs, sampling_workspace_.get(),
+                                                   sampling_workspace_.size_bytes(), stream_)));
+  const size_t bytes = n * (2 + 2 * static_cast<size_t>(top)) * 4;
+  STRATA_RETURN_IF_ERROR(check(
+      cudaMemcpyAsync(sampled_host_.get(), sampled_device_.get(), bytes, cudaMemcpyDeviceToHost, stream_),
+      "copying sampled tokens"));
+  STRATA_RETURN_IF_ERROR(check(cudaStreamSynchronize(stream_), "forward and sample"));
+
+  const char* host = sampled_host_.data<char>();
+  const auto* token_ids = reinterpret_cast<const int32_t*>(host);
+  const auto* logprobs = reinterpret_cast<const float*>(host + n * 4);
+  const auto* top_ids = reinterpret_cast<const int32_t*>(host + 2 * n * 4);
+  const auto* top_logprobs = reinterpret_cast<const float*>(host + (2 + top) * n * 4);
+  for (size_t i = 0; i < n; ++i) {
+    SampledToken& t = tokens[i];
+    t.token_id = token_ids[i];
+    t.logprob = logprobs[i];
+    t.top.clear();
+    const int wanted = rows[i].params->logprobs;
+    for (int k = 0; k < std::min(wanted, top); ++k) {
+      const size_t slot = i * top + k;
+      if (top_ids[slot] < 0) break;
+      t.top.push_back({top_ids[slot], top_logprobs[slot]});
+    }
+  }
+  return Status::ok_status();
+}
+
+// Packs one SamplingRow per request (and its logit bias, masked stop ids and penalty tokens)
+// and enqueues their copy to the GPU; fills `sampling` with the device pointers.
+Status CudaExecutor::stage_sampling(std::span<const SamplingRequest> rows, cuda::SamplingBatch& sampling) {
+  sampling_rows_.clear();
+  logit_bias_.clear();
+  stop_ids_.clear();
+  penalty_tokens_.clear();
+  int max_logprobs = 0;
+  const int32_t vocab = config_.vocab_size;
+  for (const SamplingRequest& request : rows) {
+    const SamplingParams& p = *request.params;
+    const SamplingContext& ctx = request.context;
+    cuda::SamplingRow row;
+    row.temperature = p.temperature;
+    row.top_p = p.top_p;
+    row.min_p = p.min_p;
+    row.repetition_penalty = p.repetition_penalty;
+    row.frequency_penalty = p.frequency_penalty;
+    row.presence_penalty = p.presence_penalty;
+    row.top_k = p.top_k;
+    row.greedy = is_greedy(p) ? 1 : 0;
+    row.num_logprobs = std::min(p.logprobs, cuda::kMaxSamplingLogprobs);
+    max_logprobs = std::max(max_logprobs, row.num_logprobs);
+    row.logit_bias_begin = static_cast<int32_t>(logit_bias_.size());
+    for (const auto& [token, bias] : p.logit_bias) logit_bias_.push_back({token, bias});
+    row.logit_bias_end = static_cast<int32_t>(logit_bias_.size());
+    row.mask_stop_tokens = ctx.output_ids.size() < static_cast<size_t>(std::max(p.min_tokens, 0)) ? 1 : 0;
+    row.stop_begin = static_cast<int32_t>(stop_ids_.size());
+    if (row.mask_stop_tokens != 0) {
+      stop_ids_.insert(stop_ids_.end(), ctx.eos_ids.begin(), ctx.eos_ids.end());
+      stop_ids_.insert(stop_ids_.end(), p.stop_token_ids.begin(), p.stop_token_ids.end());
+    }
+    row.stop_end = static_cast<int32_t>(stop_ids_.size());
+    row.penalty_begin = static_cast<int32_t>(penalty_tokens_.size());
+    if (p.repetition_penalty != 1.0f || p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f) {
+      cuda::append_penalty_tokens(ctx.prompt_ids.data(), ctx.prompt_ids.size(), ctx.output_ids.data(),
+                                  ctx.output_ids.size(), vocab, &penalty_tokens_);
+    }
+    row.penalty_end = static_cast<int32_t>(penalty_tokens_.size());
+    row.uniform = row.greedy != 0 ? 0.0 : sampling_uniform(ctx.seed, ctx.output_ids.size());
+    sampling_rows_.push_back(row);
+  }
+
+  // One pinned buffer, sections 256-byte aligned: rows, logit bias, stop ids, penalty tokens.
+  size_t at = 0;
+  const auto take = [&at](size_t bytes) {
+    const size_t offset = at;
+    at += (bytes + 255) / 256 * 256;
+    return offset;
+  };
+  const size_t rows_at = take(sampling_rows_.size() * sizeof(cuda::SamplingRow));
+  const size_t bias_at = take(logit_bias_.size() * sizeof(cuda::SamplingLogitBias));
+  const size_t stop_at = take(stop_ids_.size() * sizeof(int32_t));
+  const size_t penalty_at = take(penalty_tokens_.size() * sizeof(cuda::SamplingPenaltyToken));
+  if (sampling_host_.size_bytes() < at) {
+    STRATA_RETURN_IF_ERROR(allocate(sampling_host_, 2 * at, "sampling inputs"));
+    STRATA_RETURN_IF_ERROR(allocate(sampling_device_, 2 * at, "sampling inputs"));
+  }
+  char* host = sampling_host_.data<char>();
+  const auto put = [host](size_t offset, const auto& values) {
+    if (!values.empty()) std::memcpy(host + offset, values.data(), values.size() * sizeof(values[0]));
+  };
+  put(rows_at, sampling_rows_);
+  put(bias_at, logit_bias_);
+  put(stop_at, stop_ids_);
+  put(penalty_at, penalty_tokens_);
+  STRATA_RETURN_IF_ERROR(
+      check(cudaMemcpyAsync(sampling_device_.get(), host, at, cudaMemcpyHostToDevice, stream_), "copying sampling inputs"));
+
+  char* device = sampling_device_.data<char>();
+  sampling.logits = logits_.data<float>();
+  sampling.num_rows = static_cast<int>(sampling_rows_.size());
+  sampling.vocab_size = vocab;
+  sampling.rows = reinterpret_cast<const cuda::SamplingRow*>(device + rows_at);
+  sampling.logit_bias = reinterpret_cast<const cuda::SamplingLogitBias*>(device + bias_at);
+  sampling.num_logit_bias = static_cast<int64_t>(logit_bias_.size());
+  sampling.stop_token_ids = reinterpret_cast<const int32_t*>(device + stop_at);
+  sampling.num_stop_token_ids = static_cast<int64_t>(stop_ids_.size());
+  sampling.penalty_tokens = reinterpret_cast<const cuda::SamplingPenaltyToken*>(device + penalty_at);
+  sampling.num_penalty_tokens = static_cast<int64_t>(penalty_tokens_.size());
+  sampling.max_num_logprobs = max_logprobs;
+  const size_t workspace = cuda::sampling_workspace_bytes(sampling);
+  if (sampling_workspace_.size_bytes() < workspace) {
+    STRATA_RETURN_IF_ERROR(allocate(sampling_workspace_, 2 * workspace, "the sampling workspace"));
   }
   return Status::ok_status();
 }

@@ -1,4 +1,7 @@
 // The CPU reference backend as a ModelExecutor: LlamaModel over an fp32 KvCacheStorage.
+#include <string>
+#include <vector>
+
 #include "engine/model/kv_cache_storage.h"
 #include "engine/model/model_executor.h"
 
@@ -26,12 +29,36 @@ class CpuExecutor final : public ModelExecutor {
     return model_->forward(batch, kv_, logits);
   }
 
+  Status forward_and_sample(const ForwardBatch& batch, std::span<const SamplingRequest> rows,
+                            std::span<SampledToken> tokens) override {
+    if (rows.size() != batch.logits_indices.size() || tokens.size() != rows.size()) {
+      return invalid_argument("forward_and_sample: " + std::to_string(rows.size()) + " sampling rows and " +
+                              std::to_string(tokens.size()) + " outputs for " +
+                              std::to_string(batch.logits_indices.size()) + " logits rows");
+    }
+    const int vocab = config().vocab_size;
+    logits_.resize(batch.logits_indices.size() * static_cast<size_t>(vocab));
+    STRATA_RETURN_IF_ERROR(model_->forward(batch, kv_, logits_));
+    sample_rows_on_host(logits_, vocab, rows, tokens, sampler_workspace_);
+    return Status::ok_status();
+  }
+
  private:
   std::unique_ptr<LlamaModel> model_;
   KvCacheStorage kv_;
+  std::vector<float> logits_;
+  SamplerWorkspace sampler_workspace_;
 };
 
 }  // namespace
+
+void sample_rows_on_host(std::span<float> logits, int vocab_size, std::span<const SamplingRequest> rows,
+                         std::span<SampledToken> tokens, SamplerWorkspace& workspace) {
+  const size_t vocab = static_cast<size_t>(vocab_size);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    tokens[i] = sample_token(logits.subspan(i * vocab, vocab), *rows[i].params, rows[i].context, workspace);
+  }
+}
 
 std::unique_ptr<ModelExecutor> make_cpu_executor(std::unique_ptr<LlamaModel> model, int num_kv_blocks, int block_size) {
   return std::make_unique<CpuExecutor>(std::move(model), num_kv_blocks, block_size);

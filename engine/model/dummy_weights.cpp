@@ -1,21 +1,15 @@
-// Dummy weights from a counter-based generator: splitmix64 of (tensor key + index), so no
-// state is shared between tensors and the values do not depend on the standard library.
+// Dummy weights from a counter-based generator (kernels/cpu/dummy_fill.h): splitmix64 of
+// (tensor key + index), so no state is shared between tensors and the values do not depend on
+// the standard library.
 #include "engine/model/dummy_weights.h"
 
 #include <algorithm>
-#include <cmath>
 #include <thread>
+
+#include "kernels/cpu/dummy_fill.h"
 
 namespace strata {
 namespace {
-
-// splitmix64 finalizer (Steele, Lea and Flood, "Fast splittable pseudorandom number generators").
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
 
 // FNV-1a: a stable hash of the tensor name (std::hash is not specified across libraries).
 uint64_t fnv1a(std::string_view text) {
@@ -27,31 +21,24 @@ uint64_t fnv1a(std::string_view text) {
   return h;
 }
 
-bool ends_with(std::string_view text, std::string_view suffix) {
-  return text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
-}
-
 }  // namespace
 
+bool dummy_tensor_is_ones(std::string_view name) {
+  constexpr std::string_view kSuffix = "norm.weight";
+  return name.size() >= kSuffix.size() && name.substr(name.size() - kSuffix.size()) == kSuffix;
+}
+
+uint64_t dummy_tensor_key(std::string_view name, uint64_t seed) { return cpu::splitmix64(seed ^ fnv1a(name)); }
+
 void fill_dummy_tensor(std::string_view name, uint64_t seed, size_t numel, std::vector<float>& out) {
-  if (ends_with(name, "norm.weight")) {
+  if (dummy_tensor_is_ones(name)) {
     out.assign(numel, 1.0f);
     return;
   }
   out.resize(numel);
-  const uint64_t key = splitmix64(seed ^ fnv1a(name));
-  // Four 16-bit uniforms u_k in [0, 1) per draw: sum(u_k) - 2 has variance 4/12, so scaling by
-  // sqrt(3) gives unit variance.
-  constexpr float kInv16 = 1.0f / 65536.0f;
-  const float scale = kDummyWeightStd * std::sqrt(3.0f) * kInv16;
-  const auto fill = [&out, key, scale](size_t begin, size_t end) {
-    for (size_t i = begin; i < end; ++i) {
-      const uint64_t r = splitmix64(key + i);
-      const uint32_t sum = static_cast<uint32_t>(r & 0xffff) + static_cast<uint32_t>((r >> 16) & 0xffff) +
-                           static_cast<uint32_t>((r >> 32) & 0xffff) + static_cast<uint32_t>(r >> 48);
-      // sum is in [0, 4 * 65535]; subtract its mean, 2 * 65535.
-      out[i] = (static_cast<float>(sum) - 2.0f * 65535.0f) * scale;
-    }
+  const uint64_t key = dummy_tensor_key(name, seed);
+  const auto fill = [&out, key](size_t begin, size_t end) {
+    cpu::dummy_normal(key, kDummyWeightStd, begin, end, out.data() + begin);
   };
   // Value i depends on i alone, so large tensors are filled by every core in slices.
   constexpr size_t kPerThread = size_t{1} << 22;

@@ -16,4 +16,10 @@ constexpr float kDummyWeightStd = 0.02f;  // transformers' initializer_range def
 // same whatever order it is built in and on every platform.
 void fill_dummy_tensor(std::string_view name, uint64_t seed, size_t numel, std::vector<float>& out);
 
+// The pieces of fill_dummy_tensor, for a device that makes the values itself: whether `name` is
+// a norm weight (all ones), else the key of cpu::dummy_normal (kernels/cpu/dummy_fill.h) whose
+// values, with std kDummyWeightStd, fill_dummy_tensor returns.
+bool dummy_tensor_is_ones(std::string_view name);
+uint64_t dummy_tensor_key(std::string_view name, uint64_t seed);
+
 }  // namespace strata

@@ -26,6 +26,25 @@ void append(std::vector<float>& fused, const std::vector<float>& part) {
   fused.insert(fused.end(), part.begin(), part.end());
 }
 
+std::vector<float>& fused_weight(LlamaWeight weight, LlamaLayerWeights& layer, LlamaOuterWeights& outer) {
+  switch (weight) {
+    case LlamaWeight::kEmbedTokens: return outer.embed_tokens;
+    case LlamaWeight::kFinalNorm: return outer.final_norm;
+    case LlamaWeight::kLmHead: return outer.lm_head;
+    case LlamaWeight::kInputNorm: return layer.input_norm;
+    case LlamaWeight::kPostNorm: return layer.post_norm;
+    case LlamaWeight::kQkvProj: return layer.qkv_proj;
+    case LlamaWeight::kQkvBias: return layer.qkv_bias;
+    case LlamaWeight::kQNorm: return layer.q_norm;
+    case LlamaWeight::kKNorm: return layer.k_norm;
+    case LlamaWeight::kOProj: return layer.o_proj;
+    case LlamaWeight::kOBias: return layer.o_bias;
+    case LlamaWeight::kGateUpProj: return layer.gate_up_proj;
+    case LlamaWeight::kDownProj: return layer.down_proj;
+  }
+  return layer.down_proj;  // unreachable: every enumerator is handled above
+}
+
 // Produces one named tensor of the given shape as f32.
 using ReadTensor =
     std::function<Status(const std::string& name, const std::vector<int64_t>& shape, std::vector<float>& out)>;
@@ -65,6 +84,62 @@ int64_t llama_num_parameters(const ModelConfig& c) {
   if (llama_has_o_proj_bias(c)) layer += hidden;
   const int64_t embeddings = vocab * hidden * (c.tie_word_embeddings ? 1 : 2);
   return embeddings + c.num_layers * layer + hidden;
+}
+
+size_t LlamaTensor::numel() const {
+  size_t n = 1;
+  for (int64_t d : shape) n *= static_cast<size_t>(d);
+  return n;
+}
+
+std::vector<LlamaTensor> llama_tensors(const ModelConfig& c) {
+  const int64_t hidden = c.hidden_size, inter = c.intermediate_size, vocab = c.vocab_size;
+  const int64_t head_dim = c.head_dim;
+  const int64_t q_dim = static_cast<int64_t>(c.num_heads) * c.head_dim;
+  const int64_t kv_dim = static_cast<int64_t>(c.num_kv_heads) * c.head_dim;
+  std::vector<LlamaTensor> out;
+  int layer = -1;
+  std::string prefix;
+  // Appends a tensor after those already in the same fused weight.
+  const auto add = [&](const std::string& name, std::vector<int64_t> shape, LlamaWeight weight) {
+    LlamaTensor t{prefix + name, std::move(shape), layer, weight, 0};
+    for (auto it = out.rbegin(); it != out.rend() && it->layer == layer; ++it) {
+      if (it->weight == weight) {
+        t.offset = it->offset + it->numel();
+        break;
+      }
+    }
+    out.push_back(std::move(t));
+  };
+  using W = LlamaWeight;
+  add("model.embed_tokens.weight", {vocab, hidden}, W::kEmbedTokens);
+  for (layer = 0; layer < c.num_layers; ++layer) {
+    prefix = "model.layers." + std::to_string(layer) + ".";
+    add("input_layernorm.weight", {hidden}, W::kInputNorm);
+    add("post_attention_layernorm.weight", {hidden}, W::kPostNorm);
+    add("self_attn.q_proj.weight", {q_dim, hidden}, W::kQkvProj);
+    add("self_attn.k_proj.weight", {kv_dim, hidden}, W::kQkvProj);
+    add("self_attn.v_proj.weight", {kv_dim, hidden}, W::kQkvProj);
+    if (c.attention_bias) {
+      add("self_attn.q_proj.bias", {q_dim}, W::kQkvBias);
+      add("self_attn.k_proj.bias", {kv_dim}, W::kQkvBias);
+      add("self_attn.v_proj.bias", {kv_dim}, W::kQkvBias);
+    }
+    if (c.qk_norm) {
+      add("self_attn.q_norm.weight", {head_dim}, W::kQNorm);
+      add("self_attn.k_norm.weight", {head_dim}, W::kKNorm);
+    }
+    add("self_attn.o_proj.weight", {hidden, q_dim}, W::kOProj);
+    if (llama_has_o_proj_bias(c)) add("self_attn.o_proj.bias", {hidden}, W::kOBias);
+    add("mlp.gate_proj.weight", {inter, hidden}, W::kGateUpProj);
+    add("mlp.up_proj.weight", {inter, hidden}, W::kGateUpProj);
+    add("mlp.down_proj.weight", {hidden, inter}, W::kDownProj);
+  }
+  layer = -1;
+  prefix.clear();
+  add("model.norm.weight", {hidden}, W::kFinalNorm);
+  if (!c.tie_word_embeddings) add("lm_head.weight", {vocab, hidden}, W::kLmHead);
+  return out;
 }
 
 std::string format_bytes(uint64_t bytes) {
@@ -108,52 +183,24 @@ Status read_llama_weights(const std::string& model_dir, const ModelConfig& c, co
     return Status::ok_status();
   };
 
-  const int64_t hidden = c.hidden_size, inter = c.intermediate_size, vocab = c.vocab_size;
-  const int64_t head_dim = c.head_dim;
-  const int64_t q_dim = static_cast<int64_t>(c.num_heads) * c.head_dim;
-  const int64_t kv_dim = static_cast<int64_t>(c.num_kv_heads) * c.head_dim;
-  const bool o_proj_bias = llama_has_o_proj_bias(c);
-
-  STRATA_RETURN_IF_ERROR(read("model.embed_tokens.weight", {vocab, hidden}, outer.embed_tokens));
-  for (int i = 0; i < c.num_layers; ++i) {
-    const std::string p = "model.layers." + std::to_string(i) + ".";
-    LlamaLayerWeights layer;
-    STRATA_RETURN_IF_ERROR(read(p + "input_layernorm.weight", {hidden}, layer.input_norm));
-    STRATA_RETURN_IF_ERROR(read(p + "post_attention_layernorm.weight", {hidden}, layer.post_norm));
-
-    std::vector<float> part;
-    layer.qkv_proj.reserve(static_cast<size_t>(q_dim + 2 * kv_dim) * hidden);
-    STRATA_RETURN_IF_ERROR(read(p + "self_attn.q_proj.weight", {q_dim, hidden}, part));
-    append(layer.qkv_proj, part);
-    STRATA_RETURN_IF_ERROR(read(p + "self_attn.k_proj.weight", {kv_dim, hidden}, part));
-    append(layer.qkv_proj, part);
-    STRATA_RETURN_IF_ERROR(read(p + "self_attn.v_proj.weight", {kv_dim, hidden}, part));
-    append(layer.qkv_proj, part);
-    if (c.attention_bias) {
-      STRATA_RETURN_IF_ERROR(read(p + "self_attn.q_proj.bias", {q_dim}, part));
-      append(layer.qkv_bias, part);
-      STRATA_RETURN_IF_ERROR(read(p + "self_attn.k_proj.bias", {kv_dim}, part));
-      append(layer.qkv_bias, part);
-      STRATA_RETURN_IF_ERROR(read(p + "self_attn.v_proj.bias", {kv_dim}, part));
-      append(layer.qkv_bias, part);
+  LlamaLayerWeights layer;
+  int current_layer = -1;
+  std::vector<float> part;
+  for (const LlamaTensor& t : llama_tensors(c)) {
+    if (t.layer != current_layer && current_layer >= 0) {  // the previous layer is complete
+      STRATA_RETURN_IF_ERROR(on_layer(current_layer, std::move(layer)));
+      layer = LlamaLayerWeights();
     }
-    if (c.qk_norm) {
-      STRATA_RETURN_IF_ERROR(read(p + "self_attn.q_norm.weight", {head_dim}, layer.q_norm));
-      STRATA_RETURN_IF_ERROR(read(p + "self_attn.k_norm.weight", {head_dim}, layer.k_norm));
+    current_layer = t.layer;
+    std::vector<float>& fused = fused_weight(t.weight, layer, outer);
+    if (t.offset == 0) {
+      STRATA_RETURN_IF_ERROR(read(t.name, t.shape, fused));
+    } else {
+      STRATA_RETURN_IF_ERROR(read(t.name, t.shape, part));
+      append(fused, part);
     }
-    STRATA_RETURN_IF_ERROR(read(p + "self_attn.o_proj.weight", {hidden, q_dim}, layer.o_proj));
-    if (o_proj_bias) STRATA_RETURN_IF_ERROR(read(p + "self_attn.o_proj.bias", {hidden}, layer.o_bias));
-
-    layer.gate_up_proj.reserve(static_cast<size_t>(2 * inter * hidden));
-    STRATA_RETURN_IF_ERROR(read(p + "mlp.gate_proj.weight", {inter, hidden}, part));
-    append(layer.gate_up_proj, part);
-    STRATA_RETURN_IF_ERROR(read(p + "mlp.up_proj.weight", {inter, hidden}, part));
-    append(layer.gate_up_proj, part);
-    STRATA_RETURN_IF_ERROR(read(p + "mlp.down_proj.weight", {hidden, inter}, layer.down_proj));
-    STRATA_RETURN_IF_ERROR(on_layer(i, std::move(layer)));
   }
-  STRATA_RETURN_IF_ERROR(read("model.norm.weight", {hidden}, outer.final_norm));
-  if (!c.tie_word_embeddings) STRATA_RETURN_IF_ERROR(read("lm_head.weight", {vocab, hidden}, outer.lm_head));
+  if (current_layer >= 0) STRATA_RETURN_IF_ERROR(on_layer(current_layer, std::move(layer)));
   return Status::ok_status();
 }
 

@@ -39,6 +39,29 @@ struct LlamaOuterWeights {
   size_t num_floats() const;
 };
 
+// The fused weights a checkpoint tensor lands in.
+enum class LlamaWeight {
+  kEmbedTokens, kFinalNorm, kLmHead,  // outer
+  kInputNorm, kPostNorm, kQkvProj, kQkvBias, kQNorm, kKNorm, kOProj, kOBias, kGateUpProj, kDownProj,  // per layer
+};
+
+// One checkpoint tensor: its name and shape as HF checkpoints store it, and where it goes: the
+// layer (-1 for the outer weights), the fused weight, and the element offset inside it (q, k
+// and v stack along rows into qkv_proj, gate and up into gate_up_proj).
+struct LlamaTensor {
+  std::string name;
+  std::vector<int64_t> shape;
+  int layer = -1;
+  LlamaWeight weight = LlamaWeight::kEmbedTokens;
+  size_t offset = 0;
+
+  size_t numel() const;
+};
+
+// Every tensor of `config`'s model, in the order read_llama_weights reads them: embeddings,
+// each layer in turn, the final norm, lm_head unless tied.
+std::vector<LlamaTensor> llama_tensors(const ModelConfig& config);
+
 // Reads every weight of `config`'s model: from the safetensors files of `model_dir`, or with
 // LoadFormat::kDummy from nothing but `config`. Each layer goes to `on_layer` as soon as it is
 // read, so a device backend holds one layer in host memory at a time. Errors name the tensor

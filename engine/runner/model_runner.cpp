@@ -5,7 +5,8 @@ namespace strata {
 
 ModelRunner::ModelRunner(std::unique_ptr<ModelExecutor> executor) : executor_(std::move(executor)) {}
 
-Result<std::span<float>> ModelRunner::execute(const StepPlan& plan, const KvCacheManager& kv) {
+Result<std::span<SampledToken>> ModelRunner::execute(const StepPlan& plan, const KvCacheManager& kv,
+                                                     std::span<const int32_t> eos_ids) {
   ForwardBatch& b = batch_;
   b.token_ids.clear();
   b.positions.clear();
@@ -13,6 +14,7 @@ Result<std::span<float>> ModelRunner::execute(const StepPlan& plan, const KvCach
   b.context_lens.clear();
   b.block_tables.resize(plan.chunks.size());
   b.logits_indices.clear();
+  sampling_.clear();
   for (size_t s = 0; s < plan.chunks.size(); ++s) {
     const ScheduledChunk& c = plan.chunks[s];
     const Request& r = *c.request;
@@ -25,12 +27,14 @@ Result<std::span<float>> ModelRunner::execute(const StepPlan& plan, const KvCach
     b.query_start.push_back(static_cast<int32_t>(b.token_ids.size()));
     b.context_lens.push_back(end);
     b.block_tables[s] = kv.block_table(r.id);
-    if (c.samples) b.logits_indices.push_back(static_cast<int32_t>(b.token_ids.size()) - 1);
+    if (!c.samples) continue;
+    b.logits_indices.push_back(static_cast<int32_t>(b.token_ids.size()) - 1);
+    const std::span<const int32_t> eos = r.params.ignore_eos ? std::span<const int32_t>() : eos_ids;
+    sampling_.push_back({&r.params, SamplingContext{r.prompt_ids(), r.output_ids(), eos, r.seed}});
   }
-  const size_t vocab = static_cast<size_t>(config().vocab_size);
-  logits_.resize(b.logits_indices.size() * vocab);
-  STRATA_RETURN_IF_ERROR(executor_->forward(b, logits_));
-  return std::span<float>(logits_);
+  sampled_.resize(sampling_.size());
+  STRATA_RETURN_IF_ERROR(executor_->forward_and_sample(b, sampling_, sampled_));
+  return std::span<SampledToken>(sampled_);
 }
 
 }  // namespace strata

@@ -1,5 +1,5 @@
 // ModelRunner: turns a StepPlan into the flat ForwardBatch, runs the model over the paged
-// KV cache, and returns the logits rows of the chunks that sample.
+// KV cache, and samples the next token of every chunk that samples.
 #pragma once
 
 #include <memory>
@@ -20,13 +20,16 @@ class ModelRunner {
   const ModelConfig& config() const { return executor_->config(); }
   const ModelExecutor& executor() const { return *executor_; }
 
-  // Runs one step. Returns logits [number of sampling chunks, vocab_size], in plan order.
-  Result<std::span<float>> execute(const StepPlan& plan, const KvCacheManager& kv);
+  // Runs one step. Returns one token per sampling chunk, in plan order; `eos_ids` are masked
+  // while a request is under its min_tokens (none for requests with ignore_eos).
+  Result<std::span<SampledToken>> execute(const StepPlan& plan, const KvCacheManager& kv,
+                                          std::span<const int32_t> eos_ids);
 
  private:
   std::unique_ptr<ModelExecutor> executor_;
   ForwardBatch batch_;
-  std::vector<float> logits_;
+  std::vector<SamplingRequest> sampling_;
+  std::vector<SampledToken> sampled_;
 };
 
 }  // namespace strata
