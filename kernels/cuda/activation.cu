@@ -1,15 +1,25 @@
 // SwiGLU kernels: one block per token row for the fused [gate | up] layout, a flat
 // grid-stride loop for separate inputs; 16-byte vectors where aligned.
+#include <type_traits>
+
 #include "kernels/cuda/activation.h"
 #include "kernels/cuda/common.cuh"
 
 namespace strata::cuda {
 namespace {
 
+// fp32 rounds once. bf16/fp16 round where HF's act_fn(gate_proj(x)) * up_proj(x) does (two
+// torch ops): silu(gate) to T, then the product. silu as torch's kernel: g / (1 + expf(-g))
+// with the accurate expf.
 template <class T>
 __device__ __forceinline__ T silu_mul_element(T gate, T up) {
   const float g = to_float(gate);
-  return from_float<T>(g / (1.0f + expf(-g)) * to_float(up));
+  const float silu = g / (1.0f + expf(-g));
+  if constexpr (std::is_same_v<T, float>) {
+    return silu * up;
+  } else {
+    return from_float<T>(to_float(from_float<T>(silu)) * to_float(up));
+  }
 }
 
 // gate_up: [num_tokens, 2 * dim], out: [num_tokens, dim]. N > 1 needs dim % N == 0 and

@@ -1,10 +1,18 @@
 // RoPE kernel: one block per token; its cos/sin table goes to shared memory once and every
 // q and k head of the token is rotated from it, 16-byte vectors where heads are aligned.
+#include <type_traits>
+
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/rope.h"
 
 namespace strata::cuda {
 namespace {
+
+// x rounded to T and back (the identity for fp32).
+template <class T>
+__device__ __forceinline__ float round_to(float x) {
+  return to_float(from_float<T>(x));
+}
 
 // q: [num_tokens, num_q_heads, head_dim] (rows q_stride apart), k likewise, positions:
 // [num_tokens], inv_freq: [head_dim / 2]. Dynamic shared memory: 2 * (head_dim / 2) floats.
@@ -23,8 +31,12 @@ __global__ void rope_neox_kernel(T* q, int64_t q_stride, int num_q_heads, T* k, 
   for (int t = blockIdx.x; t < num_tokens; t += gridDim.x) {
     const float position = static_cast<float>(positions[t]);
     for (int i = threadIdx.x; i < half; i += blockDim.x) {
-      // Full-precision sincosf: angles reach 1e5 rad at long positions.
-      sincosf(position * inv_freq[i], &sin_table[i], &cos_table[i]);
+      // As HF LlamaRotaryEmbedding: angle = position * inv_freq as one fp32 product, the
+      // accurate cosf/sinf (angles reach 1e5 rad at long positions; never the __cosf
+      // intrinsics), then cos and sin rounded to the activation dtype.
+      const float angle = position * inv_freq[i];
+      cos_table[i] = round_to<T>(cosf(angle));
+      sin_table[i] = round_to<T>(sinf(angle));
     }
     __syncthreads();
     for (int step = threadIdx.x; step < num_steps; step += blockDim.x) {
@@ -40,8 +52,16 @@ __global__ void rope_neox_kernel(T* q, int64_t q_stride, int num_q_heads, T* k, 
         const float b = to_float(x2.v[j]);
         const float c = cos_table[i + j];
         const float s = sin_table[i + j];
-        x1.v[j] = from_float<T>(a * c - b * s);
-        x2.v[j] = from_float<T>(b * c + a * s);
+        if constexpr (std::is_same_v<T, float>) {
+          x1.v[j] = a * c - b * s;
+          x2.v[j] = b * c + a * s;
+        } else {
+          // HF apply_rotary_pos_emb, q * cos + rotate_half(q) * sin, one torch op at a time:
+          // each product is rounded to T (the products of two T values are exact in fp32),
+          // then their sum.
+          x1.v[j] = from_float<T>(round_to<T>(a * c) - round_to<T>(b * s));
+          x2.v[j] = from_float<T>(round_to<T>(b * c) + round_to<T>(a * s));
+        }
       }
       store_vec<N>(x + i, x1);
       store_vec<N>(x + half + i, x2);

@@ -13,6 +13,9 @@ namespace strata::cuda {
 // Rotates q and k in place at each token's position. Element i < head_dim/2 of a head pairs
 // with element i + head_dim/2, angle = positions[t] * inv_freq[i] in fp32:
 //   x1' = x1 cos - x2 sin,  x2' = x2 cos + x1 sin
+// For bf16/fp16 it rounds where HF transformers (and vLLM) do, so a 16-bit run matches theirs
+// rather than the fp32 rotation: cos and sin rounded to the dtype, then each product, then
+// the sum (r = round), e.g. x1' = r(r(x1 r(cos)) - r(x2 r(sin))). fp32 rounds once.
 // q:         [num_tokens, num_q_heads, head_dim], token rows q_stride elements apart
 // k:         [num_tokens, num_k_heads, head_dim], token rows k_stride elements apart
 //            (k may be nullptr with num_k_heads 0)
