@@ -1,8 +1,9 @@
 // Paged attention launcher: checks the arguments, sizes the decode splits, and launches on one
 // stream (1) the split-KV decode over the sequences with one new token: the SIMT kernel for
-// GQA 1-2, the tensor-core kernel with the group's heads as rows for GQA 3-8, then the split
-// combine; (2) the tiled tensor-core prefill over the others. Each kernel skips the sequences
-// of the other kind by reading query_start, so a mixed batch needs no host-side partition.
+// GQA 1-2, the 4-warp tensor-core decode kernel with the group's heads as rows for GQA 3-8,
+// then the split combine (a programmatic dependent launch); (2) the tiled tensor-core prefill
+// over the others. Each kernel skips the sequences of the other kind by reading query_start,
+// so a mixed batch needs no host-side partition.
 #include <algorithm>
 #include <type_traits>
 
@@ -10,26 +11,41 @@
 #include "kernels/cuda/paged_attention.h"
 #include "kernels/cuda/paged_attention_decode.cuh"
 #include "kernels/cuda/paged_attention_mma.cuh"
+#include "kernels/cuda/paged_attention_prefill.cuh"
 
 namespace strata::cuda {
 namespace {
 
+using paged::gqa_decode_smem_bytes;
 using paged::kDecodeMmaWarps;
+using paged::kDecodeSplitUnit;
 using paged::kDecodeThreads;
+using paged::kGqaWarps;
 using paged::kMmaBlockN;
+using paged::kPrefillBlockM;
 using paged::kPrefillWarps;
 using paged::mma_smem_bytes;
 using paged::paged_decode_combine_kernel;
+using paged::paged_decode_gqa_kernel;
 using paged::paged_decode_kernel;
 using paged::paged_mma_attention_kernel;
+using paged::paged_prefill_kernel;
+using paged::prefill_smem_bytes;
 
-// Decode splits: enough (sequence, query head, split) rows to fill the GPU several times
-// over (4096 rows = 512..4096 CTAs for GQA 8..1, against 132 SMs), no split shorter than
-// kMinSplitLen slots (a split must amortize its share of the combine), and at most
-// kMaxSplits. The rows are then under 2 * kTargetRows, which bounds the workspace.
+// Decode splits of the SIMT kernel: enough (sequence, query head, split) rows to fill the GPU
+// several times over (4096 rows = 512..4096 CTAs for GQA 8..1, against 132 SMs), no split
+// shorter than kMinSplitLen slots (a split must amortize its share of the combine), and at
+// most kMaxSplits. The rows are then under 2 * kTargetRows, which bounds the workspace.
 constexpr int kTargetRows = 4096;
 constexpr int kMinSplitLen = 256;
 constexpr int kMaxSplits = 64;
+// Splits of the tensor-core decode: its CTAs stream 2 x 16 KiB per warp, 4 warps, two CTAs
+// per SM, so one wave of 2 x 132 CTAs keeps an H100/H200 at full memory bandwidth; more CTAs
+// only add waves and partials to combine. Same kMaxSplits and row bound; splits may be as short
+// as one tile per warp (kDecodeSplitUnit), so that a short context of one sequence (batch-1
+// decode at 1K) still spreads over many SMs instead of queueing its tiles on a few warps.
+constexpr int kTargetCtas = 2 * 132;
+constexpr int kGqaMinSplitLen = kDecodeSplitUnit;
 
 constexpr float kLog2e = 1.4426950408889634f;
 
@@ -41,6 +57,17 @@ int wanted_splits(int num_seqs, int num_heads, int max_visible) {
   const int64_t rows = static_cast<int64_t>(std::max(num_seqs, 1)) * num_heads;
   const int by_occupancy = rows >= kTargetRows ? 1 : static_cast<int>((kTargetRows + rows - 1) / rows);
   return std::max(1, std::min(by_length, by_occupancy));
+}
+
+// Splits wanted by the tensor-core decode: the (sequence, kv head) pairs times the splits
+// reach kTargetCtas where the context allows, the rows stay under 2 * kTargetRows.
+int wanted_gqa_splits(int num_seqs, int num_heads, int num_kv_heads, int max_visible) {
+  const int by_length = std::min(kMaxSplits, ceil_div(std::max(max_visible, 1), kGqaMinSplitLen));
+  const int64_t pairs = static_cast<int64_t>(std::max(num_seqs, 1)) * num_kv_heads;
+  const int by_occupancy = pairs >= kTargetCtas ? 1 : static_cast<int>((kTargetCtas + pairs - 1) / pairs);
+  const int64_t rows_per_split = static_cast<int64_t>(std::max(num_seqs, 1)) * num_heads;
+  const int by_rows = static_cast<int>(std::max<int64_t>(1, 2 * kTargetRows / rows_per_split));
+  return std::max(1, std::min({by_length, by_occupancy, by_rows}));
 }
 
 size_t split_workspace_bytes(int64_t rows, int head_dim) {
@@ -79,8 +106,8 @@ struct Args {
   size_t workspace_bytes;
 };
 
-// The tensor-core kernel: prefill rows (kDecode false, grid.z = row tiles) or GQA decodes
-// (kDecode true, grid.z = splits).
+// The tensor-core kernel of paged_attention_mma.cuh for GQA decodes (kDecode true, grid.z =
+// splits); prefill takes launch_prefill.
 template <class T, int kHeadDim, int kWarps, bool kDecode>
 LaunchStatus launch_mma(const Args& a, int64_t grid_z, int split_len, int num_splits, float* partial_out,
                         float* partial_ml, DType dtype, ShapeArgs shape, cudaStream_t stream) {
@@ -103,12 +130,31 @@ LaunchStatus launch_mma(const Args& a, int64_t grid_z, int split_len, int num_sp
   return check_launch(kKernel, dtype, shape);
 }
 
+// The 128-row tensor-core prefill over the sequences with two or more new tokens.
 template <class T, int kHeadDim>
 LaunchStatus launch_prefill(const Args& a, DType dtype, ShapeArgs shape, cudaStream_t stream) {
-  constexpr int kRows = kPrefillWarps * 16;
+  constexpr const char* kKernel = "paged_prefill_kernel";
+  // The kernel takes row maxima of the unscaled scores, which needs a positive scale.
+  if (!(a.scale_log2 > 0.0f)) return invalid_argument(kKernel, dtype, shape, "scale must be positive");
   const int group = a.num_heads / a.num_kv_heads;
-  const int64_t row_tiles = (static_cast<int64_t>(a.max_query_len) * group + kRows - 1) / kRows;
-  return launch_mma<T, kHeadDim, kPrefillWarps, false>(a, row_tiles, 0, 1, nullptr, nullptr, dtype, shape, stream);
+  const int64_t row_tiles = (static_cast<int64_t>(a.max_query_len) * group + kPrefillBlockM - 1) / kPrefillBlockM;
+  if (row_tiles > 65535) return invalid_argument(kKernel, dtype, shape, "more than 65535 row tiles");
+  constexpr size_t kSmem = prefill_smem_bytes<kHeadDim>();
+  auto* kernel = paged_prefill_kernel<T, kHeadDim>;
+  // Above the 48 KiB default, and the largest carveout so two CTAs fit an SM; set on every
+  // launch because the attributes are per device.
+  cudaError_t attr = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
+  if (attr == cudaSuccess) {
+    attr = cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared);
+  }
+  if (attr != cudaSuccess) return check_launch(kKernel, dtype, shape);
+  const dim3 grid(static_cast<unsigned>(a.num_seqs), static_cast<unsigned>(a.num_kv_heads),
+                  static_cast<unsigned>(row_tiles));
+  kernel<<<grid, kPrefillWarps * 32, kSmem, stream>>>(
+      static_cast<T*>(a.out), static_cast<const T*>(a.q), a.q_stride, static_cast<const T*>(a.k_cache),
+      static_cast<const T*>(a.v_cache), a.block_tables, a.max_blocks_per_seq, a.query_start, a.context_lens,
+      a.num_heads, a.num_kv_heads, group, a.block_shift, a.scale_log2, a.sliding_window);
+  return check_launch(kKernel, dtype, shape);
 }
 
 template <class T, int kHeadDim, int kGroup>
@@ -125,18 +171,73 @@ LaunchStatus launch_decode_group(const Args& a, int split_len, int num_splits, f
   return check_launch("paged_decode_kernel", dtype, shape);
 }
 
+// The tensor-core decode: 4 warps per (sequence, kv head, split), the group's heads as rows.
+template <class T, int kHeadDim>
+LaunchStatus launch_decode_gqa(const Args& a, int split_len, int num_splits, float* partial_out, float* partial_ml,
+                               DType dtype, ShapeArgs shape, cudaStream_t stream) {
+  constexpr const char* kKernel = "paged_decode_gqa_kernel";
+  constexpr size_t kSmem = gqa_decode_smem_bytes<kHeadDim>();
+  auto* kernel = paged_decode_gqa_kernel<T, kHeadDim>;
+  // Above the 48 KiB default, and the largest carveout so two CTAs fit an SM; set on every
+  // launch because the attributes are per device.
+  cudaError_t attr = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
+  if (attr == cudaSuccess) {
+    attr = cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared);
+  }
+  if (attr != cudaSuccess) return check_launch(kKernel, dtype, shape);
+  if (num_splits > 65535) return invalid_argument(kKernel, dtype, shape, "more than 65535 splits");
+  const int group = a.num_heads / a.num_kv_heads;
+  const dim3 grid(static_cast<unsigned>(a.num_seqs), static_cast<unsigned>(a.num_kv_heads),
+                  static_cast<unsigned>(num_splits));
+  kernel<<<grid, kGqaWarps * 32, kSmem, stream>>>(static_cast<T*>(a.out), static_cast<const T*>(a.q), a.q_stride,
+                                                  static_cast<const T*>(a.k_cache), static_cast<const T*>(a.v_cache),
+                                                  a.block_tables, a.max_blocks_per_seq, a.query_start, a.context_lens,
+                                                  a.num_heads, a.num_kv_heads, group, a.block_shift, a.scale_log2,
+                                                  a.sliding_window, split_len, num_splits, partial_out, partial_ml);
+  return check_launch(kKernel, dtype, shape);
+}
+
+// The split combine, launched as a programmatic dependent of the decode kernel (it waits for
+// the decode's end itself), so its launch overlaps the decode's last CTAs.
+template <class T, int kHeadDim>
+LaunchStatus launch_combine(const Args& a, int split_len, int num_splits, const float* partial_out,
+                            const float* partial_ml, DType dtype, ShapeArgs shape, cudaStream_t stream) {
+  cudaLaunchAttribute attribute[1] = {};
+  attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute[0].val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(static_cast<unsigned>(a.num_seqs), static_cast<unsigned>(a.num_heads));
+  config.blockDim = dim3(kHeadDim);
+  config.dynamicSmemBytes = 0;
+  config.stream = stream;
+  config.attrs = attribute;
+  config.numAttrs = 1;
+  // The error, if any, is also the runtime's last error, which check_launch reports.
+  (void)cudaLaunchKernelEx(&config, paged_decode_combine_kernel<T, kHeadDim>, static_cast<T*>(a.out), partial_out,
+                           partial_ml, a.query_start, a.context_lens, a.num_heads, a.sliding_window, split_len,
+                           num_splits);
+  return check_launch("paged_decode_combine_kernel", dtype, shape);
+}
+
 template <class T, int kHeadDim>
 LaunchStatus launch_decode(const Args& a, DType dtype, ShapeArgs shape, cudaStream_t stream) {
   const int max_visible = a.sliding_window > 0 ? std::min(a.max_context_len, a.sliding_window) : a.max_context_len;
-  int num_splits = wanted_splits(a.num_seqs, a.num_heads, max_visible);
+  // GQA 1 and 2 at head_dim 64/128: the SIMT kernel (its 2 * group * head_dim FMAs per slot
+  // stay under the memory time). From 3 query heads per kv head on the FMAs would bound it, so
+  // the heads become the rows of a 16-row tensor-core tile instead; the small head dims of the
+  // test checkpoints (16, 32) always take the tensor-core kernel, to keep the instances few.
+  const int group = a.num_heads / a.num_kv_heads;
+  const bool simt = kHeadDim >= 64 && group <= 2;
+  int num_splits = simt ? wanted_splits(a.num_seqs, a.num_heads, max_visible)
+                        : wanted_gqa_splits(a.num_seqs, a.num_heads, a.num_kv_heads, max_visible);
   // Fewer splits when the caller's workspace is smaller than paged_attention_workspace_bytes.
   const int64_t rows_per_split = static_cast<int64_t>(a.num_seqs) * a.num_heads;
   const size_t available = a.workspace != nullptr ? a.workspace_bytes : 0;
   const int64_t fit = static_cast<int64_t>(available / split_workspace_bytes(rows_per_split, kHeadDim));
   if (fit < num_splits) num_splits = static_cast<int>(std::max<int64_t>(fit, 1));
-  // Split lengths are whole K/V tiles of the tensor-core kernel (and whole steps of the SIMT
-  // one); recount so no split is empty for the longest sequence.
-  constexpr int kStep = kMmaBlockN;
+  // Split lengths are whole tiles of every warp of the tensor-core kernel (any length suits
+  // the SIMT one); recount so no split is empty for the longest sequence.
+  constexpr int kStep = kDecodeSplitUnit;
   const int split_len = ceil_div(ceil_div(std::max(max_visible, 1), num_splits), kStep) * kStep;
   num_splits = ceil_div(std::max(max_visible, 1), split_len);
 
@@ -146,31 +247,17 @@ LaunchStatus launch_decode(const Args& a, DType dtype, ShapeArgs shape, cudaStre
     partial_out = static_cast<float*>(a.workspace);
     partial_ml = partial_out + rows_per_split * num_splits * kHeadDim;
   }
-  // GQA 1 and 2: the SIMT kernel (its 2 * group * head_dim FMAs per slot stay under the
-  // memory time). From 3 query heads per kv head on the FMAs would bound it, so the heads
-  // become the rows of a 16-row tensor-core tile instead. The small head dims of the test
-  // checkpoints (16, 32) always take the tensor-core kernel, to keep the instances few.
-  const int group = a.num_heads / a.num_kv_heads;
   LaunchStatus status;
-  if constexpr (kHeadDim < 64) {
-    status = launch_mma<T, kHeadDim, kDecodeMmaWarps, true>(a, num_splits, split_len, num_splits, partial_out,
-                                                            partial_ml, dtype, shape, stream);
-  } else if (group == 1) {
-    status =
-        launch_decode_group<T, kHeadDim, 1>(a, split_len, num_splits, partial_out, partial_ml, dtype, shape, stream);
-  } else if (group == 2) {
-    status =
-        launch_decode_group<T, kHeadDim, 2>(a, split_len, num_splits, partial_out, partial_ml, dtype, shape, stream);
-  } else {
-    status = launch_mma<T, kHeadDim, kDecodeMmaWarps, true>(a, num_splits, split_len, num_splits, partial_out,
-                                                            partial_ml, dtype, shape, stream);
+  if (!simt) {
+    status = launch_decode_gqa<T, kHeadDim>(a, split_len, num_splits, partial_out, partial_ml, dtype, shape, stream);
+  } else if constexpr (kHeadDim >= 64) {
+    status = group == 1 ? launch_decode_group<T, kHeadDim, 1>(a, split_len, num_splits, partial_out, partial_ml, dtype,
+                                                              shape, stream)
+                        : launch_decode_group<T, kHeadDim, 2>(a, split_len, num_splits, partial_out, partial_ml, dtype,
+                                                              shape, stream);
   }
   if (!status.ok() || num_splits == 1) return status;
-  const dim3 grid(static_cast<unsigned>(a.num_seqs), static_cast<unsigned>(a.num_heads));
-  paged_decode_combine_kernel<T, kHeadDim>
-      <<<grid, kHeadDim, 0, stream>>>(static_cast<T*>(a.out), partial_out, partial_ml, a.query_start, a.context_lens,
-                                      a.num_heads, a.sliding_window, split_len, num_splits);
-  return check_launch("paged_decode_combine_kernel", dtype, shape);
+  return launch_combine<T, kHeadDim>(a, split_len, num_splits, partial_out, partial_ml, dtype, shape, stream);
 }
 
 template <class T, int kHeadDim>
@@ -192,9 +279,11 @@ LaunchStatus launch_all(const Args& a, DType dtype, ShapeArgs shape, cudaStream_
 
 size_t paged_attention_workspace_bytes(int num_tokens, int num_heads, int head_dim, int max_context_len) {
   if (num_tokens <= 0 || num_heads <= 0 || head_dim <= 0) return 0;
-  // Sized for the split count that num_seqs = 1..num_tokens decodes could want; see
-  // wanted_splits: with more than one split, num_seqs * num_heads < kTargetRows.
-  const int64_t by_length = std::min(kMaxSplits, ceil_div(std::max(max_context_len, 1), kMinSplitLen));
+  // Sized for the split count that num_seqs = 1..num_tokens decodes could want: wanted_splits
+  // and wanted_gqa_splits both keep num_seqs * num_heads * splits under 2 * kTargetRows, and
+  // splits under by_length (of the shorter minimum split).
+  static_assert(kGqaMinSplitLen <= kMinSplitLen);
+  const int64_t by_length = std::min(kMaxSplits, ceil_div(std::max(max_context_len, 1), kGqaMinSplitLen));
   if (by_length <= 1) return 0;
   const int64_t rows = std::min<int64_t>(2 * kTargetRows, static_cast<int64_t>(num_tokens) * num_heads * by_length);
   return split_workspace_bytes(rows, head_dim);

@@ -1,7 +1,7 @@
-// Paged decode attention kernels: split-KV flash-decoding. Each split of a sequence's
-// visible context writes a partial (out, max, sum) and a second kernel combines the splits
-// (the log-sum-exp merge of Dao et al., "Flash-Decoding for long-context inference", 2023).
-// Included by paged_attention.cu only.
+// Paged decode attention kernels: split-KV flash-decoding, SIMT for GQA 1-2 and tensor cores
+// for larger groups. Each split of a sequence's visible context writes a partial (out, max,
+// sum) and a second kernel combines the splits (the log-sum-exp merge of Dao et al.,
+// "Flash-Decoding for long-context inference", 2023). Included by paged_attention.cu only.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -10,8 +10,24 @@
 #include <cstdint>
 
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/paged_attention_mma.cuh"  // cp.async, ldmatrix, mma and swizzle helpers
 
 namespace strata::cuda::paged {
+
+// Lets a dependent grid launched with programmatic stream serialization (the split combine)
+// be scheduled while this grid's last CTAs still run.
+__device__ __forceinline__ void allow_dependent_launch() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+// Waits until the grid this one depends on has finished and its writes are visible (a no-op
+// when launched without programmatic serialization).
+__device__ __forceinline__ void wait_for_prerequisite_grid() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
 
 inline constexpr int kDecodeWarps = 4;
 inline constexpr int kDecodeThreads = kDecodeWarps * 32;
@@ -46,6 +62,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
   constexpr int kStep = kDecodeWarps * kSlotsPerWarp;  // slots between a lane group's unrolled loads
   const float kNegInf = -__int_as_float(0x7f800000);
 
+  allow_dependent_launch();
   const int seq = blockIdx.x;
   const int kv_head = blockIdx.y;
   const int split = blockIdx.z;
@@ -139,8 +156,11 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
       for (int u = 0; u < kDecodeUnroll; ++u) {
         const float p = exp2f(score[u][h] - offset);
         row_sum[h] += p;
+        // P.V takes p rounded to T, as the tensor-core kernels (and FlashAttention) do; the
+        // row sum keeps the fp32 p.
+        const float p_t = to_float(from_float<T>(p));
 #pragma unroll
-        for (int i = 0; i < kN; ++i) acc[h][i] = fmaf(p, to_float(v_vec[u].v[i]), acc[h][i]);
+        for (int i = 0; i < kN; ++i) acc[h][i] = fmaf(p_t, to_float(v_vec[u].v[i]), acc[h][i]);
       }
     }
   }
@@ -210,15 +230,298 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
   }
 }
 
+// Tensor-core decode (GQA 3-8, and every group at the small head dims): one CTA per
+// (sequence, kv head, split) of kGqaWarps warps. The group's query heads are rows 0..group-1
+// of a 16-row m16n8k16 tile (rows 8-15 stay zero), so each K/V row is read once per kv head.
+// The warps split the split: warp w takes the 16-slot tiles w, w + kGqaWarps, ... and streams
+// them through its own kGqaStages-deep cp.async ring in shared memory (no CTA barrier in the
+// loop, kGqaStages - 1 tiles in flight per warp while it computes one). Block-table entries
+// are fetched one tile ahead of their copies, one per lane and shuffled to the copying lanes.
+// At the end the warps' online softmax states merge through shared memory.
+// Sequences with n_new != 1 are left to the prefill kernel.
+inline constexpr int kGqaWarps = 4;
+inline constexpr int kGqaTileN = 16;  // slots per warp tile: one k16 step of P V
+inline constexpr int kGqaStages = 3;
+// Split lengths are whole multiples of this, so every warp of a split gets whole tiles.
+inline constexpr int kDecodeSplitUnit = kGqaWarps * kGqaTileN;
+
+template <int kHeadDim>
+constexpr size_t gqa_decode_smem_bytes() {
+  return static_cast<size_t>(kGqaWarps) * kGqaStages * 2 * kGqaTileN * kHeadDim * 2;
+}
+
+// out, q, k_cache, v_cache, partial_out, partial_ml, split ranges: as paged_decode_kernel.
+// grid: (num_seqs, num_kv_heads, num_splits); block: kGqaWarps * 32 threads; dynamic shared
+// memory: gqa_decode_smem_bytes<kHeadDim>() (per warp kGqaStages stages of a K and a V tile,
+// reused for the warp's partial state at the end). group <= 8.
+template <class T, int kHeadDim>
+__global__ void __launch_bounds__(kGqaWarps * 32, 2)
+    paged_decode_gqa_kernel(T* __restrict__ out, const T* __restrict__ q, int64_t q_stride,
+                            const T* __restrict__ k_cache, const T* __restrict__ v_cache,
+                            const int32_t* __restrict__ block_tables, int max_blocks_per_seq,
+                            const int32_t* __restrict__ query_start, const int32_t* __restrict__ context_lens,
+                            int num_heads, int num_kv_heads, int group, int block_shift, float scale_log2,
+                            int sliding_window, int split_len, int num_splits, float* __restrict__ partial_out,
+                            float* __restrict__ partial_ml) {
+  constexpr int kThreads = kGqaWarps * 32;
+  constexpr int kChunks = kHeadDim / 8;  // 16-byte chunks per row
+  constexpr int kTileElems = kGqaTileN * kHeadDim;
+  constexpr int kStageElems = 2 * kTileElems;  // the K tile, then the V tile
+  constexpr int kKSteps = kHeadDim / 16;       // k16 steps of Q K^T
+  constexpr int kDTiles = kHeadDim / 8;        // n8 tiles of O
+  constexpr int kRowsPerCopy = 32 / kChunks;   // tile rows one warp-wide 16-byte copy covers
+  constexpr int kCopies = kGqaTileN / kRowsPerCopy;
+  // A warp's partial state, in floats at the start of its stages: O [8][kHeadDim], max [8], sum [8].
+  constexpr int kWarpFloats = kGqaStages * kStageElems * 2 / 4;
+  static_assert(8 * kHeadDim + 16 <= kWarpFloats, "a warp's partial state must fit in its stages");
+  static_assert(sizeof(T) == 2, "bf16 or fp16");
+  const float kNegInf = -__int_as_float(0x7f800000);
+
+  allow_dependent_launch();
+  const int seq = blockIdx.x;
+  const int kv_head = blockIdx.y;
+  const int split = blockIdx.z;
+  const int q_row = query_start[seq];
+  if (query_start[seq + 1] - q_row != 1) return;
+  const int pos = context_lens[seq] - 1;
+  const int lo = sliding_window > 0 ? max(0, pos - sliding_window + 1) : 0;
+  const int begin = lo + split * split_len;
+  const int end = min(pos + 1, begin + split_len);
+  if (begin >= end) return;  // the combine kernel reads only the splits that hold slots
+
+  extern __shared__ uint4 smem_raw[];
+  const int lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5;
+  T* s_stages = reinterpret_cast<T*>(smem_raw) + warp * kGqaStages * kStageElems;
+
+  const int num_tiles = (end - begin + kGqaTileN - 1) / kGqaTileN;
+  const int my_tiles = num_tiles > warp ? (num_tiles - warp + kGqaWarps - 1) / kGqaWarps : 0;
+  const int32_t* block_table = block_tables + static_cast<int64_t>(seq) * max_blocks_per_seq;
+  const int last_block = (end - 1) >> block_shift;
+  const int block_size = 1 << block_shift;
+  const int64_t slot_stride = static_cast<int64_t>(num_kv_heads) * kHeadDim;
+  const int copy_row = lane / kChunks;
+  const int64_t copy_offset = static_cast<int64_t>(kv_head) * kHeadDim + (lane % kChunks) * 8;
+
+  auto tile_start = [&](int i) { return begin + (i * kGqaWarps + warp) * kGqaTileN; };
+  // Lane l's block-table entry for the warp's tile i: block (first slot >> block_shift) + l,
+  // clamped to the split's last block (a tile spans at most 16 blocks).
+  auto table_entry = [&](int i) -> int32_t {
+    if (i >= my_tiles) return 0;
+    return block_table[min((tile_start(i) >> block_shift) + lane, last_block)];
+  };
+  // Copies the warp's tile i into stage i % kGqaStages (slots at or past `end` as zeros: their
+  // table entries may be garbage, and a zero V keeps masked products finite); one commit group
+  // per call, empty past the last tile, so wait_group counts stay uniform.
+  auto load_tile = [&](int i, int32_t entry) {
+    if (i < my_tiles) {
+      const int n0 = tile_start(i);
+      const int first_block = n0 >> block_shift;
+      T* dst_k = s_stages + (i % kGqaStages) * kStageElems;
+      T* dst_v = dst_k + kTileElems;
+#pragma unroll
+      for (int c = 0; c < kCopies; ++c) {
+        const int row = copy_row + c * kRowsPerCopy;
+        const int slot = n0 + row;
+        const int64_t block = __shfl_sync(0xffffffffu, entry, (slot >> block_shift) - first_block);
+        const bool valid = slot < end;
+        const int64_t offset = valid ? (block * block_size + (slot & (block_size - 1))) * slot_stride + copy_offset : 0;
+        const int e = swizzle<kHeadDim>(row, lane % kChunks);
+        cp_async_16(smem_addr(dst_k + e), k_cache + offset, valid);
+        cp_async_16(smem_addr(dst_v + e), v_cache + offset, valid);
+      }
+    }
+    cp_async_commit();
+  };
+
+  int32_t next_entry = table_entry(0);
+#pragma unroll
+  for (int s = 0; s < kGqaStages - 1; ++s) {
+    const int32_t entry = next_entry;
+    next_entry = table_entry(s + 1);
+    load_tile(s, entry);
+  }
+
+  // A fragments of Q straight from global memory: this thread's row is query head g of the
+  // group (zero past the group), columns 2t, 2t + 1 (a0) and 2t + 8, 2t + 9 (a2) of each k16
+  // step; a1 and a3 (rows 8-15) are zero.
+  const int g = lane >> 2;
+  const int t = lane & 3;
+  uint32_t q_frag[kKSteps][2];
+  {
+    const bool real_row = g < group;
+    const T* q_head = q + static_cast<int64_t>(q_row) * q_stride +
+                      static_cast<int64_t>(kv_head * group + (real_row ? g : 0)) * kHeadDim + 2 * t;
+#pragma unroll
+    for (int kk = 0; kk < kKSteps; ++kk) {
+      q_frag[kk][0] = real_row ? *reinterpret_cast<const uint32_t*>(q_head + kk * 16) : 0u;
+      q_frag[kk][1] = real_row ? *reinterpret_cast<const uint32_t*>(q_head + kk * 16 + 8) : 0u;
+    }
+  }
+
+  float o_acc[kDTiles][4];
+#pragma unroll
+  for (int d = 0; d < kDTiles; ++d) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) o_acc[d][e] = 0.0f;
+  }
+  float row_max = kNegInf;
+  float row_sum = 0.0f;  // this thread's share; the quad's four are summed at the end
+
+  for (int i = 0; i < my_tiles; ++i) {
+    cp_async_wait<kGqaStages - 2>();  // tile i has landed (this lane's copies) ...
+    __syncwarp();                     // ... and every lane's; tile i - 1's stage is free again
+    {
+      const int32_t entry = next_entry;
+      next_entry = table_entry(i + kGqaStages);
+      load_tile(i + kGqaStages - 1, entry);
+    }
+    const T* tile_k = s_stages + (i % kGqaStages) * kStageElems;
+    const T* tile_v = tile_k + kTileElems;
+    const int n0 = tile_start(i);
+
+    // S = Q K^T (rows: heads; 16 slots as two n8 tiles). K rows are slots with d contiguous:
+    // the "col" B operand as stored.
+    float s_acc[2][4];
+#pragma unroll
+    for (int n = 0; n < 2; ++n) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) s_acc[n][e] = 0.0f;
+    }
+    if constexpr (kKSteps == 1) {  // head_dim 16
+      const uint32_t a[4] = {q_frag[0][0], 0u, q_frag[0][1], 0u};
+#pragma unroll
+      for (int n = 0; n < 2; ++n) {
+        uint32_t b[2];
+        ldmatrix_x2(b, smem_addr(tile_k + swizzle<kHeadDim>(n * 8 + (lane & 7), (lane >> 3) & 1)));
+        mma_16816<T>(s_acc[n], a, b[0], b[1]);
+      }
+    } else {
+#pragma unroll
+      for (int kk = 0; kk < kKSteps; kk += 2) {
+        const uint32_t a0[4] = {q_frag[kk][0], 0u, q_frag[kk][1], 0u};
+        const uint32_t a1[4] = {q_frag[kk + 1][0], 0u, q_frag[kk + 1][1], 0u};
+#pragma unroll
+        for (int n = 0; n < 2; ++n) {
+          uint32_t b[4];  // (k step kk: lo, hi), (kk + 1: lo, hi)
+          ldmatrix_x4(b, smem_addr(tile_k + swizzle<kHeadDim>(n * 8 + (lane & 7), kk * 2 + (lane >> 3))));
+          mma_16816<T>(s_acc[n], a0, b[0], b[1]);
+          mma_16816<T>(s_acc[n], a1, b[2], b[3]);
+        }
+      }
+    }
+
+    // Online softmax of row g over slots n0 + 8n + 2t + e; only a split's last tile can reach
+    // past `end`. The quad holds all 16 slots, slot n0 < end among them, so the max is finite.
+    const bool partial_tile = n0 + kGqaTileN > end;
+    float tile_max = kNegInf;
+#pragma unroll
+    for (int n = 0; n < 2; ++n) {
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        float score = s_acc[n][e] * scale_log2;
+        if (partial_tile && n0 + n * 8 + 2 * t + e >= end) score = kNegInf;
+        s_acc[n][e] = score;
+        tile_max = fmaxf(tile_max, score);
+      }
+    }
+    tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
+    tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
+    const float new_max = fmaxf(row_max, tile_max);
+    const float rescale = exp2f(row_max - new_max);  // 0 on the first tile (row_max -inf)
+    row_max = new_max;
+    float p[2][2];
+    float p_sum = 0.0f;
+#pragma unroll
+    for (int n = 0; n < 2; ++n) {
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        p[n][e] = exp2f(s_acc[n][e] - new_max);
+        p_sum += p[n][e];
+      }
+    }
+    row_sum = row_sum * rescale + p_sum;
+#pragma unroll
+    for (int d = 0; d < kDTiles; ++d) {
+      o_acc[d][0] *= rescale;
+      o_acc[d][1] *= rescale;
+    }
+
+    // O += P V. The S accumulators of the two n8 tiles are the A fragment of one k16 step; V
+    // rows are slots (k) with d contiguous, so ldmatrix.trans yields the "col" B operand.
+    const uint32_t p_frag[4] = {pack2<T>(p[0][0], p[0][1]), 0u, pack2<T>(p[1][0], p[1][1]), 0u};
+#pragma unroll
+    for (int d = 0; d < kDTiles; d += 2) {
+      uint32_t b[4];  // (d tile d: slots lo, hi), (d + 1: lo, hi)
+      ldmatrix_x4_trans(b, smem_addr(tile_v + swizzle<kHeadDim>((lane & 7) + ((lane >> 3) & 1) * 8, d + (lane >> 4))));
+      mma_16816<T>(o_acc[d], p_frag, b[0], b[1]);
+      mma_16816<T>(o_acc[d + 1], p_frag, b[2], b[3]);
+    }
+  }
+
+  // The warp's state -> the start of its own stages (all its copies done, all lanes past
+  // their last ldmatrix).
+  cp_async_wait<0>();
+  __syncwarp();
+  row_sum += __shfl_xor_sync(0xffffffffu, row_sum, 1);
+  row_sum += __shfl_xor_sync(0xffffffffu, row_sum, 2);
+  float* s_state = reinterpret_cast<float*>(s_stages);
+  if (g < group) {
+#pragma unroll
+    for (int d = 0; d < kDTiles; ++d) {
+      *reinterpret_cast<float2*>(s_state + g * kHeadDim + d * 8 + 2 * t) = make_float2(o_acc[d][0], o_acc[d][1]);
+    }
+    if (t == 0) {
+      s_state[8 * kHeadDim + g] = row_max;
+      s_state[8 * kHeadDim + 8 + g] = row_sum;
+    }
+  }
+  __syncthreads();
+
+  // Merge the warps (a warp without tiles has max -inf and weight 0).
+  const float* s_all = reinterpret_cast<const float*>(smem_raw);
+  for (int e = threadIdx.x; e < group * kHeadDim; e += kThreads) {
+    const int h = e / kHeadDim;
+    const int d = e % kHeadDim;
+    float max_all = kNegInf;
+#pragma unroll
+    for (int w = 0; w < kGqaWarps; ++w) max_all = fmaxf(max_all, s_all[w * kWarpFloats + 8 * kHeadDim + h]);
+    float sum = 0.0f, value = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kGqaWarps; ++w) {
+      const float* state = s_all + w * kWarpFloats;
+      const float warp_max = state[8 * kHeadDim + h];
+      const float weight = warp_max == kNegInf ? 0.0f : exp2f(warp_max - max_all);
+      sum += state[8 * kHeadDim + 8 + h] * weight;
+      value += state[h * kHeadDim + d] * weight;
+    }
+    const int head = kv_head * group + h;
+    const float normalized = sum > 0.0f ? value / sum : 0.0f;
+    if (num_splits == 1) {
+      out[(static_cast<int64_t>(q_row) * num_heads + head) * kHeadDim + d] = from_float<T>(normalized);
+    } else {
+      const int64_t row = (static_cast<int64_t>(seq) * num_heads + head) * num_splits + split;
+      partial_out[row * kHeadDim + d] = normalized;
+      if (d == 0) {
+        partial_ml[2 * row] = max_all;
+        partial_ml[2 * row + 1] = sum;
+      }
+    }
+  }
+}
+
 // Combines the splits of each decode (sequence, query head): weights sum_k * 2^(max_k - max).
 // out: [num_tokens, num_heads, kHeadDim]; partial_*: as paged_decode_kernel.
-// grid: (num_seqs, num_heads); block: kHeadDim threads.
+// grid: (num_seqs, num_heads); block: kHeadDim threads. Launched as a programmatic dependent
+// of the decode kernel: every CTA waits for it before anything else (so this grid finishing
+// implies the decode finished, for whatever the stream runs next).
 template <class T, int kHeadDim>
 __global__ void __launch_bounds__(kHeadDim)
     paged_decode_combine_kernel(T* __restrict__ out, const float* __restrict__ partial_out,
                                 const float* __restrict__ partial_ml, const int32_t* __restrict__ query_start,
                                 const int32_t* __restrict__ context_lens, int num_heads, int sliding_window,
                                 int split_len, int num_splits) {
+  wait_for_prerequisite_grid();
   const int seq = blockIdx.x;
   const int head = blockIdx.y;
   const int q_row = query_start[seq];

@@ -1,7 +1,8 @@
 // Paged attention on the tensor cores: FlashAttention-2-style online softmax (Dao 2023, §3.1)
-// over K/V tiles gathered through the block table, mma.sync m16n8k16 with fp32 accumulation.
-// One kernel template serves prefill chunks (4 warps, 64 query rows) and GQA decodes (1 warp,
-// the query heads of a kv head as rows, split-KV). Included by paged_attention.cu only.
+// over K/V tiles gathered through the block table, mma.sync m16n8k16 with fp32 accumulation,
+// and the fragment helpers that paged_attention_prefill.cuh shares. The kernel template runs
+// the GQA decodes (1 warp, the query heads of a kv head as rows, split-KV); prefill chunks take
+// paged_prefill_kernel (128-row tiles). Included by paged_attention.cu only.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -15,9 +16,8 @@
 
 namespace strata::cuda::paged {
 
-// Tile shapes: 16 query rows per warp (4 warps for prefill, 1 for decode), K/V tiles of 64
-// slots double-buffered in shared memory.
-inline constexpr int kPrefillWarps = 4;
+// Tile shapes: 16 query rows per warp (1 warp for decode), K/V tiles of 64 slots
+// double-buffered in shared memory.
 inline constexpr int kDecodeMmaWarps = 1;
 inline constexpr int kMmaBlockN = 64;
 

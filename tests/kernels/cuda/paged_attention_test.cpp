@@ -204,6 +204,25 @@ TEST_P(PagedAttentionCuda, LongDecodesSplitTheContext) {
   check(rng, {12, 4, 128, 16, 0, 0, {{1, 16384}, {1, 5}}});
 }
 
+TEST_P(PagedAttentionCuda, TensorCoreDecodeSharesSplitsAmongWarps) {
+  STRATA_SEEDED_RNG(rng);
+  // One or two kv heads: the tensor-core decode takes its most splits (64), each shared by 4
+  // warps of 16-slot tiles; short sequences leave warps without tiles, odd lengths end a split
+  // on a partial tile.
+  check(rng, {4, 1, 128, 16, 0, 0, {{1, 20000}}});
+  if (HasFatalFailure()) return;
+  check(rng, {8, 1, 128, 16, 0, 0, {{1, 16383}, {1, 17}, {1, 63}, {1, 65}}});
+  if (HasFatalFailure()) return;
+  // A window over several splits that starts off a tile boundary; blocks of 1 and 64 slots.
+  check(rng, {8, 2, 128, 16, 1003, 0, {{1, 5000}, {1, 999}, {1, 1004}}});
+  if (HasFatalFailure()) return;
+  check(rng, {8, 2, 64, 1, 0, 0, decodes(rng, 3, 2000)});
+  if (HasFatalFailure()) return;
+  check(rng, {8, 1, 64, 64, 300, 0, decodes(rng, 3, 3000)});
+  if (HasFatalFailure()) return;
+  check(rng, {8, 2, 128, 16, 0, 0, {{1, 3000}, {1, 40}}}, Workspace::kNone);
+}
+
 TEST_P(PagedAttentionCuda, DecodesRunUnsplitWithoutWorkspace) {
   STRATA_SEEDED_RNG(rng);
   check(rng, {8, 2, 128, 16, 0, 0, {{1, 3000}, {1, 700}}}, Workspace::kNone);
@@ -225,6 +244,22 @@ TEST_P(PagedAttentionCuda, ChunkedPrefillAttendsToCachedPrefix) {
   check(rng, {8, 2, 128, 16, 0, 0, concat({{100, 1100}, {2, 3000}}, chunks(rng, 4, 300, 1000))});
   if (HasFatalFailure()) return;
   check(rng, {4, 1, 64, 16, 0, 0, chunks(rng, 5, 200, 700)});
+}
+
+TEST_P(PagedAttentionCuda, PrefillRowTilesCoverLongChunksAndPrefixes) {
+  STRATA_SEEDED_RNG(rng);
+  // Several 128-row tiles per sequence (32 tokens at GQA 4, 128 at MHA, 16 at GQA 8), lengths
+  // off the row tile and the 64-slot K/V tile, behind cached prefixes of many K/V tiles.
+  check(rng, {8, 2, 128, 16, 0, 0, {{300, 1300}, {517, 517}, {1024, 1024}, {129, 2000}, {33, 97}}});
+  if (HasFatalFailure()) return;
+  check(rng, {4, 4, 128, 16, 0, 0, {{127, 127}, {128, 128}, {129, 1129}, {257, 300}}});
+  if (HasFatalFailure()) return;
+  check(rng, {16, 2, 64, 16, 0, 0, {{200, 1200}, {31, 31}, {1, 500}}});
+  if (HasFatalFailure()) return;
+  // Windows that start inside a K/V sub-tile, and rows whose window leaves whole tiles behind.
+  check(rng, {8, 2, 128, 16, 45, 0, {{400, 900}, {70, 70}}});
+  if (HasFatalFailure()) return;
+  check(rng, {8, 8, 128, 32, 200, 0, {{333, 1000}}});
 }
 
 TEST_P(PagedAttentionCuda, MixedBatchOfDecodesAndChunks) {
