@@ -1,6 +1,7 @@
 // The CUDA backend: the Llama family's forward (the CPU reference's op order, engine/model/
 // llama_model.cpp) as kernels/cuda launches on one stream, bf16/fp16 weights and paged KV
-// cache, fp32 logits sampled on the GPU (or copied back through pinned memory for forward()).
+// cache, logits (bf16/fp16 values in fp32) sampled on the GPU or copied back through pinned
+// memory for forward().
 // One engine thread drives it.
 #include "engine/cuda/cuda_executor.h"
 
@@ -27,6 +28,7 @@
 #include "kernels/cuda/norm.h"
 #include "kernels/cuda/paged_attention.h"
 #include "kernels/cuda/rope.h"
+#include "kernels/cuda/round.h"
 #include "kernels/cuda/sampling.h"
 
 namespace strata {
@@ -789,8 +791,11 @@ Status CudaExecutor::enqueue_logits(int first_row, int rows, int num_tokens) {
   STRATA_RETURN_IF_ERROR(check(cuda::embedding_lookup(logits_indices + first_row, rows, normed_.get(), num_tokens,
                                                       c.hidden_size, logits_rows_.get(), dtype_, stream_)));
   const void* lm_head = lm_head_.size_bytes() == 0 ? embed_tokens_.get() : lm_head_.get();
-  return check(gemm_->linear_f32_out(logits_rows_.get(), lm_head, logits_.data<float>(), rows, c.hidden_size,
-                                     c.vocab_size, dtype_, stream_));
+  STRATA_RETURN_IF_ERROR(check(gemm_->linear_f32_out(logits_rows_.get(), lm_head, logits_.data<float>(), rows,
+                                                     c.hidden_size, c.vocab_size, dtype_, stream_)));
+  // The logits are the model dtype's values, as transformers' and vLLM's lm_head give them (ties
+  // in bf16 then break toward the lower id for every argmax), held in fp32 for the sampler.
+  return check(cuda::round_to_dtype(logits_.data<float>(), static_cast<int64_t>(rows) * c.vocab_size, dtype_, stream_));
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // The CUDA backend as a ModelExecutor: bf16 (or fp16) weights and paged KV cache on one GPU,
-// GEMMs through cuBLASLt, the kernels of kernels/cuda; logits come back to the host in fp32.
+// GEMMs through cuBLASLt, the kernels of kernels/cuda; logits (the model dtype's values, in
+// fp32) are sampled on the GPU, or come back to the host for forward().
 // This header needs no CUDA headers; builds without CUDA get make_cuda_executor returning an
 // error and cuda_device_count() == 0 (engine/cuda_unavailable.cpp).
 #pragma once

@@ -62,8 +62,10 @@ sys.exit(0 if ta == tb and a["usage"]["completion_tokens"] > 0 else 1)
 EOF
 
 for c in $concurrencies; do
+  # A seed per concurrency: each run's prompts are new to the server, so no run is served from
+  # the prefix cache an earlier one filled.
   # shellcheck disable=SC2086  # loadtest_args is a list of flags
-  python3 "$here/scripts/loadtest.py" --base-url "http://127.0.0.1:$port" --concurrency "$c" \
+  python3 "$here/scripts/loadtest.py" --base-url "http://127.0.0.1:$port" --concurrency "$c" --seed "$c" \
     --output-json "$logs/$name.c$c.json" $loadtest_args >"$logs/$name.c$c.log" 2>&1 || status=1
   echo "--- $name, concurrency $c"
   tail -25 "$logs/$name.c$c.log"
