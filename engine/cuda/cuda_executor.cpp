@@ -28,6 +28,7 @@
 #include "kernels/cuda/norm.h"
 #include "kernels/cuda/paged_attention.h"
 #include "kernels/cuda/rope.h"
+#include "kernels/cuda/rope_kv.h"
 #include "kernels/cuda/round.h"
 #include "kernels/cuda/sampling.h"
 
@@ -757,11 +758,10 @@ Status CudaExecutor::enqueue_forward(int num_tokens, int num_seqs, int max_query
       STRATA_RETURN_IF_ERROR(check(
           cuda::head_rms_norm(k, num_tokens, c.num_kv_heads, c.head_dim, qkv_dim_, w.k_norm.get(), eps, dt, stream_)));
     }
-    STRATA_RETURN_IF_ERROR(check(cuda::rope_neox(q, qkv_dim_, c.num_heads, k, qkv_dim_, c.num_kv_heads, positions,
-                                                 num_tokens, c.head_dim, inv_freq_.data<float>(), dt, stream_)));
-    STRATA_RETURN_IF_ERROR(
-        check(cuda::write_kv_cache(k, qkv_dim_, v, qkv_dim_, slot_mapping, num_tokens, c.num_kv_heads, c.head_dim,
-                                   k_cache(l), v_cache(l), num_slots, dt, stream_)));
+    // RoPE on q and k, then k and v into the cache, in one launch.
+    STRATA_RETURN_IF_ERROR(check(cuda::rope_and_write_kv(
+        q, qkv_dim_, c.num_heads, k, qkv_dim_, v, qkv_dim_, c.num_kv_heads, positions, slot_mapping, num_tokens,
+        c.head_dim, inv_freq_.data<float>(), k_cache(l), v_cache(l), num_slots, dt, stream_)));
     STRATA_RETURN_IF_ERROR(check(
         cuda::paged_attention(attn_out_.get(), q, qkv_dim_, k_cache(l), v_cache(l), block_tables, max_blocks_per_seq_,
                               query_start, context_lens, num_seqs, num_tokens, max_query_len, max_context_len,
@@ -769,12 +769,11 @@ Status CudaExecutor::enqueue_forward(int num_tokens, int num_seqs, int max_query
                               attention_workspace_.get(), attention_workspace_.size_bytes(), dt, stream_)));
     STRATA_RETURN_IF_ERROR(check(gemm_->linear(attn_out_.get(), w.o_proj.get(), or_null(w.o_bias), delta_.get(),
                                                num_tokens, q_dim_, hidden, dt, stream_)));
-    // MLP: down(silu(gate(x)) * up(x)).
+    // MLP: down(silu(gate(x)) * up(x)); one token's SwiGLU runs in the gate_up GEMV's epilogue.
     STRATA_RETURN_IF_ERROR(check(cuda::fused_add_rms_norm(hidden_.get(), delta_.get(), w.post_norm.get(), normed_.get(),
                                                           num_tokens, hidden, eps, dt, stream_)));
-    STRATA_RETURN_IF_ERROR(check(gemm_->linear(normed_.get(), w.gate_up_proj.get(), nullptr, gate_up_.get(), num_tokens,
-                                               hidden, 2 * inter, dt, stream_)));
-    STRATA_RETURN_IF_ERROR(check(cuda::silu_and_mul(gate_up_.get(), mlp_act_.get(), num_tokens, inter, dt, stream_)));
+    STRATA_RETURN_IF_ERROR(check(gemm_->linear_silu_and_mul(normed_.get(), w.gate_up_proj.get(), gate_up_.get(),
+                                                            mlp_act_.get(), num_tokens, hidden, inter, dt, stream_)));
     STRATA_RETURN_IF_ERROR(check(gemm_->linear(mlp_act_.get(), w.down_proj.get(), nullptr, delta_.get(), num_tokens,
                                                inter, hidden, dt, stream_)));
   }

@@ -1,31 +1,19 @@
 // SwiGLU kernels: one block per token row for the fused [gate | up] layout, a flat
-// grid-stride loop for separate inputs; 16-byte vectors where aligned.
-#include <type_traits>
-
+// grid-stride loop for separate inputs; 16-byte vectors where aligned. Both are launched as
+// programmatic dependents (common.cuh) that release the next kernel at once.
+#include "kernels/cuda/activation.cuh"
 #include "kernels/cuda/activation.h"
 #include "kernels/cuda/common.cuh"
 
 namespace strata::cuda {
 namespace {
 
-// fp32 rounds once. bf16/fp16 round where HF's act_fn(gate_proj(x)) * up_proj(x) does (two
-// torch ops): silu(gate) to T, then the product. silu as torch's kernel: g / (1 + expf(-g))
-// with the accurate expf.
-template <class T>
-__device__ __forceinline__ T silu_mul_element(T gate, T up) {
-  const float g = to_float(gate);
-  const float silu = g / (1.0f + expf(-g));
-  if constexpr (std::is_same_v<T, float>) {
-    return silu * up;
-  } else {
-    return from_float<T>(to_float(from_float<T>(silu)) * to_float(up));
-  }
-}
-
 // gate_up: [num_tokens, 2 * dim], out: [num_tokens, dim]. N > 1 needs dim % N == 0 and
 // 16-byte aligned gate_up and out.
 template <class T, int N>
 __global__ void silu_and_mul_kernel(const T* __restrict__ gate_up, T* __restrict__ out, int num_tokens, int dim) {
+  launch_dependent_grids();
+  wait_for_prior_grid();
   for (int t = blockIdx.x; t < num_tokens; t += gridDim.x) {
     const T* gate = gate_up + static_cast<int64_t>(t) * 2 * dim;
     const T* up = gate + dim;
@@ -45,6 +33,8 @@ __global__ void silu_and_mul_kernel(const T* __restrict__ gate_up, T* __restrict
 // the same thread). N > 1 needs 16-byte aligned pointers; the n % N tail goes element-wise.
 template <class T, int N>
 __global__ void silu_mul_kernel(const T* gate, const T* up, T* out, int64_t n) {
+  launch_dependent_grids();
+  wait_for_prior_grid();
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   const int64_t first = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   const int64_t num_vecs = n / N;
@@ -73,9 +63,10 @@ LaunchStatus silu_and_mul(const void* gate_up, void* out, int num_tokens, int di
     T* out_t = static_cast<T*>(out);
     const dim3 grid(grid_for(num_tokens));
     if (dim % kN == 0 && is_aligned_16(in_t) && is_aligned_16(out_t)) {
-      silu_and_mul_kernel<T, kN><<<grid, threads_for(dim / kN, 256), 0, stream>>>(in_t, out_t, num_tokens, dim);
+      (void)launch_pdl(silu_and_mul_kernel<T, kN>, grid, threads_for(dim / kN, 256), 0, stream, in_t, out_t, num_tokens,
+                       dim);
     } else {
-      silu_and_mul_kernel<T, 1><<<grid, threads_for(dim, 256), 0, stream>>>(in_t, out_t, num_tokens, dim);
+      (void)launch_pdl(silu_and_mul_kernel<T, 1>, grid, threads_for(dim, 256), 0, stream, in_t, out_t, num_tokens, dim);
     }
     return check_launch(kKernel, dtype, shape);
   });
@@ -97,9 +88,9 @@ LaunchStatus silu_mul(const void* gate, const void* up, void* out, int64_t n, DT
     const int64_t items = vectorized ? (n + kN - 1) / kN : n;
     const dim3 grid(grid_for((items + kThreads - 1) / kThreads));
     if (vectorized) {
-      silu_mul_kernel<T, kN><<<grid, kThreads, 0, stream>>>(g_t, u_t, out_t, n);
+      (void)launch_pdl(silu_mul_kernel<T, kN>, grid, dim3(kThreads), 0, stream, g_t, u_t, out_t, n);
     } else {
-      silu_mul_kernel<T, 1><<<grid, kThreads, 0, stream>>>(g_t, u_t, out_t, n);
+      (void)launch_pdl(silu_mul_kernel<T, 1>, grid, dim3(kThreads), 0, stream, g_t, u_t, out_t, n);
     }
     return check_launch(kKernel, dtype, shape);
   });

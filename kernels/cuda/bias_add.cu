@@ -1,4 +1,5 @@
-// Bias-add kernel: one block per row, 16-byte vectors where rows are aligned.
+// Bias-add kernel: one block per row, 16-byte vectors where rows are aligned; launched as a
+// programmatic dependent (common.cuh) that releases the next kernel at once.
 #include "kernels/cuda/bias_add.h"
 #include "kernels/cuda/common.cuh"
 
@@ -8,6 +9,8 @@ namespace {
 // x: [num_rows, dim], bias: [dim]. N > 1 needs dim % N == 0 and 16-byte aligned x and bias.
 template <class T, int N>
 __global__ void bias_add_kernel(T* __restrict__ x, const T* __restrict__ bias, int num_rows, int dim) {
+  launch_dependent_grids();
+  wait_for_prior_grid();
   for (int row = blockIdx.x; row < num_rows; row += gridDim.x) {
     T* x_row = x + static_cast<int64_t>(row) * dim;
     for (int i = threadIdx.x * N; i < dim; i += blockDim.x * N) {
@@ -34,9 +37,9 @@ LaunchStatus bias_add(void* x, const void* bias, int num_rows, int dim, DType dt
     const T* b_t = static_cast<const T*>(bias);
     const dim3 grid(grid_for(num_rows));
     if (dim % kN == 0 && is_aligned_16(x_t) && is_aligned_16(b_t)) {
-      bias_add_kernel<T, kN><<<grid, threads_for(dim / kN, 256), 0, stream>>>(x_t, b_t, num_rows, dim);
+      (void)launch_pdl(bias_add_kernel<T, kN>, grid, threads_for(dim / kN, 256), 0, stream, x_t, b_t, num_rows, dim);
     } else {
-      bias_add_kernel<T, 1><<<grid, threads_for(dim, 256), 0, stream>>>(x_t, b_t, num_rows, dim);
+      (void)launch_pdl(bias_add_kernel<T, 1>, grid, threads_for(dim, 256), 0, stream, x_t, b_t, num_rows, dim);
     }
     return check_launch(kKernel, dtype, shape);
   });

@@ -1,5 +1,6 @@
 // Device helpers shared by the CUDA kernel families: fp32 conversions of bf16/fp16/fp32,
-// 16-byte vectors, warp and block sums, and the launch checks the launchers report through.
+// 16-byte vectors, warp and block sums, programmatic dependent launch, and the launch checks
+// the launchers report through.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -74,7 +75,51 @@ __device__ __forceinline__ float block_sum(float v) {
   return v;
 }
 
+// Programmatic dependent launch (PDL, sm_90+; CUDA programming guide, "Programmatic Dependent
+// Launch and Synchronization"). A kernel launched by launch_pdl may start while the kernel
+// before it on the stream still runs, so it must call wait_for_prior_grid() before it reads
+// anything an earlier kernel wrote or writes anything an earlier kernel reads; only constants
+// (weights) and the step inputs the host copied in before the first kernel may be touched
+// before that. Every thread of every launch_pdl kernel waits (or exits) so that its grid
+// finishing implies the grid before it finished too, for whatever the stream runs next.
+// Both are no-ops in a grid launched without the attribute.
+__device__ __forceinline__ void wait_for_prior_grid() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+
+// Lets the next kernel on the stream, if launched by launch_pdl, be scheduled once every CTA
+// of this grid has called this (or exited); it implies nothing about this grid's writes.
+__device__ __forceinline__ void launch_dependent_grids() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+
+// Pulls the 128-byte line holding p into L2 (no registers held, no completion to wait for).
+__device__ __forceinline__ void prefetch_l2(const void* p) { asm volatile("prefetch.global.L2 [%0];\n" ::"l"(p)); }
+
 // Host side ---------------------------------------------------------------------------------
+
+// Launches kernel<<<grid, block, shared_bytes, stream>>>(args...) as a programmatic dependent
+// of the stream's previous kernel (also under stream capture, CUDA >= 12.3). A failure is also
+// the runtime's last error, which check_launch reports.
+template <class... Params, class... Args>
+cudaError_t launch_pdl(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t stream,
+                       Args&&... args) {
+  cudaLaunchAttribute attribute[1] = {};
+  attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute[0].val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t config = {};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.dynamicSmemBytes = shared_bytes;
+  config.stream = stream;
+  config.attrs = attribute;
+  config.numAttrs = 1;
+  return cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...);
+}
 
 template <class T>
 struct TypeTag {

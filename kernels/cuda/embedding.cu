@@ -1,4 +1,5 @@
-// Embedding lookup kernel: one block per token copies its row in 16-byte vectors.
+// Embedding lookup kernel: one block per token copies its row in 16-byte vectors; launched as
+// a programmatic dependent (common.cuh) that releases the next kernel at once.
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/embedding.h"
 
@@ -11,6 +12,8 @@ template <class T, int N>
 __global__ void embedding_lookup_kernel(const int32_t* __restrict__ token_ids, int num_tokens,
                                         const T* __restrict__ embedding, int vocab_size, int hidden_size,
                                         T* __restrict__ out) {
+  launch_dependent_grids();
+  wait_for_prior_grid();
   for (int t = blockIdx.x; t < num_tokens; t += gridDim.x) {
     const int32_t id = token_ids[t];
     const bool valid = id >= 0 && id < vocab_size;
@@ -48,11 +51,11 @@ LaunchStatus embedding_lookup(const int32_t* token_ids, int num_tokens, const vo
     const bool vectorized = hidden_size % kN == 0 && is_aligned_16(table) && is_aligned_16(dst);
     const dim3 grid(grid_for(num_tokens));
     if (vectorized) {
-      embedding_lookup_kernel<T, kN><<<grid, threads_for(hidden_size / kN, 256), 0, stream>>>(
-          token_ids, num_tokens, table, vocab_size, hidden_size, dst);
+      (void)launch_pdl(embedding_lookup_kernel<T, kN>, grid, threads_for(hidden_size / kN, 256), 0, stream, token_ids,
+                       num_tokens, table, vocab_size, hidden_size, dst);
     } else {
-      embedding_lookup_kernel<T, 1><<<grid, threads_for(hidden_size, 256), 0, stream>>>(token_ids, num_tokens, table,
-                                                                                        vocab_size, hidden_size, dst);
+      (void)launch_pdl(embedding_lookup_kernel<T, 1>, grid, threads_for(hidden_size, 256), 0, stream, token_ids,
+                       num_tokens, table, vocab_size, hidden_size, dst);
     }
     return check_launch(kKernel, dtype, shape);
   };

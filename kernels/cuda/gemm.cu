@@ -14,9 +14,12 @@
 #include <cstdint>
 #include <list>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 
+#include "kernels/cuda/activation.cuh"
+#include "kernels/cuda/activation.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/gemm.h"
 
@@ -128,62 +131,113 @@ bool overlaps(const void* a, size_t a_bytes, const void* b, size_t b_bytes) {
 // (cuBLASLt's m = 1 kernels read W at 57-93% of the copy bandwidth). With 4 rows it was slower
 // than cuBLASLt (each W vector then needs 4 x loads), so only m = 1 takes it. Needs
 // in_features % 8 == 0 and 16-byte aligned x and W (else cuBLASLt runs).
+//
+// It is launched as a programmatic dependent (common.cuh): each warp issues its first group of
+// weight loads (weights are constants) before it waits on the previous kernel, which at batch 1
+// is a one-block norm or another GEMV's tail, and releases the next kernel once its last group
+// of weight loads is issued, so that kernel's blocks are resident while this one drains.
+//
+// The gated form runs the fused gate_up_proj ([gate | up] rows, 2 * inter of them): the warp of
+// output i computes rows i and inter + i, exactly as two plain rows (same lane order, same warp
+// sum), and writes silu_mul_element of the two rounded sums, i.e. linear() then silu_and_mul()
+// bit for bit, without their second launch and the [1, 2 * inter] round trip between them.
 constexpr int kGemvMaxRows = 1;
 constexpr int kGemvWarps = 8;
 constexpr int kGemvUnroll = 4;
 
-template <class T, class OutT, int M>
+bool gemv_applies(int num_rows, int in_features, const void* x, const void* weight) {
+  return num_rows <= kGemvMaxRows && in_features % 8 == 0 && alignment_log2(x) >= 4 && alignment_log2(weight) >= 4;
+}
+
+// acc += the dot product of 8 weights and 8 x values, in element order (fp32 FMAs).
+template <class T>
+__device__ __forceinline__ void dot_accumulate(float& acc, const uint4& wv, const uint4& xm) {
+  const T* wt = reinterpret_cast<const T*>(&wv);
+  const T* xt = reinterpret_cast<const T*>(&xm);
+#pragma unroll
+  for (int e = 0; e < 8; ++e) acc += to_float(wt[e]) * to_float(xt[e]);
+}
+
+// x: [in_features]; weight: [out_features, in_features] ([2 * out_features, in_features] when
+// kGated); bias: [out_features] or nullptr (never with kGated); y: [out_features]. x is
+// written by the previous kernel while this grid may already run, so it is read with plain
+// (coherent) loads after the wait, never through the read-only (.nc) path.
+template <class T, class OutT, bool kGated>
 __global__ void __launch_bounds__(kGemvWarps * 32)
-    gemv_kernel(const T* __restrict__ x, const T* __restrict__ weight, const T* __restrict__ bias, OutT* __restrict__ y,
+    gemv_kernel(const T* x, const T* __restrict__ weight, const T* __restrict__ bias, OutT* __restrict__ y,
                 int in_features, int out_features) {
+  static_assert(!kGated || std::is_same_v<T, OutT>, "the gated GEMV writes the activation dtype");
   constexpr int kVec = 8;  // bf16/fp16 per 16 bytes
-  const int row = blockIdx.x * kGemvWarps + static_cast<int>(threadIdx.x) / 32;
+  constexpr int kRows = kGated ? 2 : 1;
+  const int row = static_cast<int>(blockIdx.x) * kGemvWarps + static_cast<int>(threadIdx.x) / 32;
   const int lane = static_cast<int>(threadIdx.x) % 32;
-  if (row >= out_features) return;
+  const bool active = row < out_features;  // whole warps; inactive ones still wait and release
   const int vectors = in_features / kVec;
-  const uint4* w = reinterpret_cast<const uint4*>(weight + static_cast<size_t>(row) * in_features);
+  // Row r of the warp starts r * row_gap vectors after its first (the up row of a gated pair).
+  const uint4* w = reinterpret_cast<const uint4*>(weight + static_cast<size_t>(active ? row : 0) * in_features);
+  const size_t row_gap = static_cast<size_t>(out_features) * vectors;
   const uint4* xv = reinterpret_cast<const uint4*>(x);
-  float acc[M] = {};
-  const auto accumulate = [&](const uint4& wv, int v) {
-    const T* wt = reinterpret_cast<const T*>(&wv);
+  float acc[kRows] = {};
+  uint4 wv[kGemvUnroll][kRows];
+  int v = lane;
+  const auto load_group = [&] {
 #pragma unroll
-    for (int m = 0; m < M; ++m) {
-      const uint4 xm = __ldg(xv + static_cast<size_t>(m) * vectors + v);
-      const T* xt = reinterpret_cast<const T*>(&xm);
+    for (int u = 0; u < kGemvUnroll; ++u) {
 #pragma unroll
-      for (int e = 0; e < kVec; ++e) acc[m] += to_float(wt[e]) * to_float(xt[e]);
+      for (int r = 0; r < kRows; ++r) wv[u][r] = __ldcs(w + r * row_gap + v + 32 * u);  // streamed: read once
     }
   };
-  int v = lane;
-  for (; v + 32 * (kGemvUnroll - 1) < vectors; v += 32 * kGemvUnroll) {
-    uint4 wv[kGemvUnroll];
+  bool group = active && v + 32 * (kGemvUnroll - 1) < vectors;
+  if (group) load_group();
+  wait_for_prior_grid();  // x is the previous kernel's output
+  while (group) {
 #pragma unroll
-    for (int u = 0; u < kGemvUnroll; ++u) wv[u] = __ldcs(w + v + 32 * u);  // streamed: read once
+    for (int u = 0; u < kGemvUnroll; ++u) {
+      const uint4 xm = xv[v + 32 * u];
 #pragma unroll
-    for (int u = 0; u < kGemvUnroll; ++u) accumulate(wv[u], v + 32 * u);
+      for (int r = 0; r < kRows; ++r) dot_accumulate<T>(acc[r], wv[u][r], xm);
+    }
+    v += 32 * kGemvUnroll;
+    group = v + 32 * (kGemvUnroll - 1) < vectors;
+    if (group) load_group();
   }
-  for (; v < vectors; v += 32) accumulate(__ldcs(w + v), v);
+  launch_dependent_grids();
+  if (active) {
+    for (; v < vectors; v += 32) {
+      const uint4 xm = xv[v];
 #pragma unroll
-  for (int m = 0; m < M; ++m) {
-    const float sum = warp_sum(acc[m]);
-    if (lane == 0) {
-      y[static_cast<size_t>(m) * out_features + row] = from_float<OutT>(bias == nullptr ? sum : sum + to_float(bias[row]));
+      for (int r = 0; r < kRows; ++r) dot_accumulate<T>(acc[r], __ldcs(w + r * row_gap + v), xm);
+    }
+  }
+  float sum[kRows];
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) sum[r] = warp_sum(acc[r]);
+  if (active && lane == 0) {
+    if constexpr (kGated) {
+      y[row] = silu_mul_element(from_float<T>(sum[0]), from_float<T>(sum[1]));
+    } else {
+      y[row] = from_float<OutT>(bias == nullptr ? sum[0] : sum[0] + to_float(bias[row]));
     }
   }
 }
 
-template <class T, class OutT>
-LaunchStatus launch_gemv(const void* x, const void* weight, const void* bias, void* y, int in_features, int out_features,
-                         cudaStream_t stream) {
+template <class T, class OutT, bool kGated>
+LaunchStatus launch_gemv(const void* x, const void* weight, const void* bias, void* y, int in_features,
+                         int out_features, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>((out_features + kGemvWarps - 1) / kGemvWarps));
   const dim3 block(kGemvWarps * 32);
   const auto* xt = static_cast<const T*>(x);
   const auto* wt = static_cast<const T*>(weight);
   const auto* bt = static_cast<const T*>(bias);
   auto* yt = static_cast<OutT*>(y);
-  gemv_kernel<T, OutT, 1><<<grid, block, 0, stream>>>(xt, wt, bt, yt, in_features, out_features);
-  const cudaError_t error = cudaGetLastError();
-  if (error != cudaSuccess) return LaunchStatus{error, std::string("gemv_kernel: ") + cudaGetErrorString(error)};
+  const cudaError_t error =
+      launch_pdl(gemv_kernel<T, OutT, kGated>, grid, block, 0, stream, xt, wt, bt, yt, in_features, out_features);
+  if (error != cudaSuccess) {
+    cudaGetLastError();  // reported here; keep it from the next launch's check
+    return LaunchStatus{error, std::string(kGated ? "gemv_kernel (gated)" : "gemv_kernel") + " [in_features=" +
+                                   std::to_string(in_features) + " out_features=" + std::to_string(out_features) +
+                                   "]: " + cudaGetErrorName(error) + ": " + cudaGetErrorString(error)};
+  }
   return {};
 }
 
@@ -191,12 +245,13 @@ LaunchStatus gemv(const void* x, const void* weight, const void* bias, void* y, 
                   DType dtype, DType out_dtype, cudaStream_t stream) {
   if (dtype == DType::kBF16) {
     return out_dtype == DType::kF32
-               ? launch_gemv<__nv_bfloat16, float>(x, weight, bias, y, in_features, out_features, stream)
-               : launch_gemv<__nv_bfloat16, __nv_bfloat16>(x, weight, bias, y, in_features, out_features, stream);
+               ? launch_gemv<__nv_bfloat16, float, false>(x, weight, bias, y, in_features, out_features, stream)
+               : launch_gemv<__nv_bfloat16, __nv_bfloat16, false>(x, weight, bias, y, in_features, out_features,
+                                                                  stream);
   }
   return out_dtype == DType::kF32
-             ? launch_gemv<__half, float>(x, weight, bias, y, in_features, out_features, stream)
-             : launch_gemv<__half, __half>(x, weight, bias, y, in_features, out_features, stream);
+             ? launch_gemv<__half, float, false>(x, weight, bias, y, in_features, out_features, stream)
+             : launch_gemv<__half, __half, false>(x, weight, bias, y, in_features, out_features, stream);
 }
 
 }  // namespace
@@ -286,6 +341,35 @@ LaunchStatus GemmContext::linear_f32_out(const void* x, const void* weight, floa
   return matmul(x, weight, nullptr, y, num_rows, in_features, out_features, dtype, DType::kF32, stream);
 }
 
+LaunchStatus GemmContext::linear_silu_and_mul(const void* x, const void* weight, void* gate_up, void* out, int num_rows,
+                                              int in_features, int inter, DType dtype, cudaStream_t stream) {
+  auto invalid = [&](const char* why) {
+    return LaunchStatus{
+        cudaErrorInvalidValue,
+        "linear_silu_and_mul [" + gemm_shape(dtype, dtype, false, num_rows, in_features, 2 * inter) + "]: " + why};
+  };
+  if (dtype != DType::kBF16 && dtype != DType::kF16) return invalid("dtype must be bf16 or f16");
+  if (num_rows < 0 || in_features <= 0 || inter <= 0)
+    return invalid("need num_rows >= 0, in_features > 0 and inter > 0");
+  if (num_rows == 0) return {};
+  if (x == nullptr || weight == nullptr || out == nullptr) return invalid("x, weight and out must be non-null");
+  const size_t element_bytes = dtype_size(dtype);
+  const size_t out_bytes = size_t(num_rows) * size_t(inter) * element_bytes;
+  if (overlaps(out, out_bytes, x, size_t(num_rows) * size_t(in_features) * element_bytes) ||
+      overlaps(out, out_bytes, weight, 2 * size_t(inter) * size_t(in_features) * element_bytes)) {
+    return invalid("out may not alias x or weight");
+  }
+  if (gemv_applies(num_rows, in_features, x, weight)) {
+    return dtype == DType::kBF16
+               ? launch_gemv<__nv_bfloat16, __nv_bfloat16, true>(x, weight, nullptr, out, in_features, inter, stream)
+               : launch_gemv<__half, __half, true>(x, weight, nullptr, out, in_features, inter, stream);
+  }
+  if (gate_up == nullptr) return invalid("gate_up must be non-null for more than one row");
+  const LaunchStatus status = linear(x, weight, nullptr, gate_up, num_rows, in_features, 2 * inter, dtype, stream);
+  if (!status.ok()) return status;
+  return silu_and_mul(gate_up, out, num_rows, inter, dtype, stream);
+}
+
 LaunchStatus GemmContext::matmul(const void* x, const void* weight, const void* bias, void* y, int num_rows,
                                  int in_features, int out_features, DType dtype, DType out_dtype, cudaStream_t stream) {
   const bool has_bias = bias != nullptr;
@@ -304,7 +388,7 @@ LaunchStatus GemmContext::matmul(const void* x, const void* weight, const void* 
       (has_bias && overlaps(y, y_bytes, bias, size_t(out_features) * element_bytes))) {
     return invalid("y may not alias x, weight or bias");
   }
-  if (num_rows <= kGemvMaxRows && in_features % 8 == 0 && alignment_log2(x) >= 4 && alignment_log2(weight) >= 4) {
+  if (gemv_applies(num_rows, in_features, x, weight)) {
     return gemv(x, weight, bias, y, in_features, out_features, dtype, out_dtype, stream);
   }
 

@@ -35,6 +35,15 @@ class GemmContext {
   LaunchStatus linear_f32_out(const void* x, const void* weight, float* y, int num_rows, int in_features,
                               int out_features, DType dtype, cudaStream_t stream);
 
+  // out[num_rows, inter] = silu(g) * u with [g | u] = x · W^T, W [2 * inter, in_features] the
+  // fused [gate_proj; up_proj] rows, rounded exactly as linear() into gate_up followed by
+  // silu_and_mul() (kernels/cuda/activation.h), which is what more than one row runs
+  // (gate_up: [num_rows, 2 * inter] scratch; the one-row path leaves it alone, may be nullptr). One
+  // row runs one GEMV that applies SwiGLU to each (gate, up) pair it computes, bit-identical to
+  // those two launches. out may not alias x or weight.
+  LaunchStatus linear_silu_and_mul(const void* x, const void* weight, void* gate_up, void* out, int num_rows,
+                                   int in_features, int inter, DType dtype, cudaStream_t stream);
+
   size_t workspace_bytes() const { return workspace_bytes_; }
   // Shapes whose descriptors and algorithm are cached (for tests and logs).
   size_t num_cached_plans() const;

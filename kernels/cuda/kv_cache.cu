@@ -1,5 +1,6 @@
 // KV-cache write kernel: one block per token copies its K and V rows into the token's slot,
 // 16-byte vectors where rows are aligned. Slots not in slot_mapping are never touched.
+// Launched as a programmatic dependent (common.cuh) that releases the next kernel at once.
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/kv_cache.h"
 
@@ -14,6 +15,8 @@ __global__ void write_kv_cache_kernel(const T* __restrict__ key, int64_t key_str
                                       int64_t value_stride, const int64_t* __restrict__ slot_mapping, int num_tokens,
                                       int slot_elems, T* __restrict__ k_cache, T* __restrict__ v_cache,
                                       int64_t num_slots) {
+  launch_dependent_grids();
+  wait_for_prior_grid();
   for (int t = blockIdx.x; t < num_tokens; t += gridDim.x) {
     const int64_t slot = slot_mapping[t];
     if (slot < 0 || slot >= num_slots) continue;
@@ -55,11 +58,11 @@ LaunchStatus write_kv_cache(const void* key, int64_t key_stride, const void* val
     const int elems = static_cast<int>(slot_elems);
     const dim3 grid(grid_for(num_tokens));
     if (vectorized) {
-      write_kv_cache_kernel<T, kN><<<grid, threads_for(elems / kN, 256), 0, stream>>>(
-          k_t, key_stride, v_t, value_stride, slot_mapping, num_tokens, elems, kc_t, vc_t, num_slots);
+      (void)launch_pdl(write_kv_cache_kernel<T, kN>, grid, threads_for(elems / kN, 256), 0, stream, k_t, key_stride,
+                       v_t, value_stride, slot_mapping, num_tokens, elems, kc_t, vc_t, num_slots);
     } else {
-      write_kv_cache_kernel<T, 1><<<grid, threads_for(elems, 256), 0, stream>>>(
-          k_t, key_stride, v_t, value_stride, slot_mapping, num_tokens, elems, kc_t, vc_t, num_slots);
+      (void)launch_pdl(write_kv_cache_kernel<T, 1>, grid, threads_for(elems, 256), 0, stream, k_t, key_stride, v_t,
+                       value_stride, slot_mapping, num_tokens, elems, kc_t, vc_t, num_slots);
     }
     return check_launch(kKernel, dtype, shape);
   };

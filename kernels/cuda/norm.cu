@@ -1,5 +1,7 @@
 // RMSNorm kernels: one block per row (warp-shuffle block sum) for hidden-size rows, one warp
-// per head for the per-head norm; 16-byte vectors where rows are aligned.
+// per head for the per-head norm; 16-byte vectors where rows are aligned. All are launched as
+// programmatic dependents (common.cuh): they release the next kernel (a GEMV that prefetches its
+// weights) at once and prefetch their own norm weight before waiting on the previous kernel.
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/norm.h"
 
@@ -12,10 +14,20 @@ __device__ __forceinline__ T scale_element(float x, float scale, T weight) {
   return from_float<T>(to_float(weight) * to_float(from_float<T>(x * scale)));
 }
 
+// The norm weight (a constant) into L2 while the previous kernel finishes.
+template <class T>
+__device__ __forceinline__ void prefetch_weight(const T* weight, int dim, int first, int stride) {
+  constexpr int kLine = 128 / static_cast<int>(sizeof(T));
+  for (int i = first * kLine; i < dim; i += stride * kLine) prefetch_l2(weight + i);
+}
+
 // x, out: [num_rows, dim]; weight: [dim]. out may alias x: each thread reads an element in
 // pass 1 before it writes the same element in pass 2.
 template <class T, int N>
 __global__ void rms_norm_kernel(const T* x, const T* __restrict__ weight, T* out, int num_rows, int dim, float eps) {
+  launch_dependent_grids();
+  prefetch_weight(weight, dim, static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x));
+  wait_for_prior_grid();
   for (int row = blockIdx.x; row < num_rows; row += gridDim.x) {
     const T* x_row = x + static_cast<int64_t>(row) * dim;
     T* out_row = out + static_cast<int64_t>(row) * dim;
@@ -44,6 +56,9 @@ __global__ void rms_norm_kernel(const T* x, const T* __restrict__ weight, T* out
 template <class T, int N>
 __global__ void fused_add_rms_norm_kernel(T* residual, const T* x, const T* __restrict__ weight, T* out, int num_rows,
                                           int dim, float eps) {
+  launch_dependent_grids();
+  prefetch_weight(weight, dim, static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x));
+  wait_for_prior_grid();
   for (int row = blockIdx.x; row < num_rows; row += gridDim.x) {
     T* res_row = residual + static_cast<int64_t>(row) * dim;
     const T* x_row = x + static_cast<int64_t>(row) * dim;
@@ -83,6 +98,9 @@ __global__ void head_rms_norm_kernel(T* x, int num_tokens, int num_heads, int he
                                      const T* __restrict__ weight, float eps) {
   const int64_t num_rows = static_cast<int64_t>(num_tokens) * num_heads;
   const int lane = threadIdx.x & 31;
+  launch_dependent_grids();
+  prefetch_weight(weight, head_dim, static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x));
+  wait_for_prior_grid();
   for (int64_t row = static_cast<int64_t>(blockIdx.x) * kHeadNormWarps + (threadIdx.x >> 5); row < num_rows;
        row += static_cast<int64_t>(gridDim.x) * kHeadNormWarps) {
     T* head = x + (row / num_heads) * token_stride + (row % num_heads) * head_dim;
@@ -123,9 +141,11 @@ LaunchStatus rms_norm(const void* x, const void* weight, void* out, int num_rows
     T* out_t = static_cast<T*>(out);
     const dim3 grid(grid_for(num_rows));
     if (dim % kN == 0 && is_aligned_16(x_t) && is_aligned_16(w_t) && is_aligned_16(out_t)) {
-      rms_norm_kernel<T, kN><<<grid, threads_for(dim / kN, 1024), 0, stream>>>(x_t, w_t, out_t, num_rows, dim, eps);
+      (void)launch_pdl(rms_norm_kernel<T, kN>, grid, threads_for(dim / kN, 1024), 0, stream, x_t, w_t, out_t, num_rows,
+                       dim, eps);
     } else {
-      rms_norm_kernel<T, 1><<<grid, threads_for(dim, 1024), 0, stream>>>(x_t, w_t, out_t, num_rows, dim, eps);
+      (void)launch_pdl(rms_norm_kernel<T, 1>, grid, threads_for(dim, 1024), 0, stream, x_t, w_t, out_t, num_rows, dim,
+                       eps);
     }
     return check_launch(kKernel, dtype, shape);
   });
@@ -147,11 +167,11 @@ LaunchStatus fused_add_rms_norm(void* residual, const void* x, const void* weigh
     T* out_t = static_cast<T*>(out);
     const dim3 grid(grid_for(num_rows));
     if (dim % kN == 0 && is_aligned_16(res_t) && is_aligned_16(x_t) && is_aligned_16(w_t) && is_aligned_16(out_t)) {
-      fused_add_rms_norm_kernel<T, kN>
-          <<<grid, threads_for(dim / kN, 1024), 0, stream>>>(res_t, x_t, w_t, out_t, num_rows, dim, eps);
+      (void)launch_pdl(fused_add_rms_norm_kernel<T, kN>, grid, threads_for(dim / kN, 1024), 0, stream, res_t, x_t, w_t,
+                       out_t, num_rows, dim, eps);
     } else {
-      fused_add_rms_norm_kernel<T, 1>
-          <<<grid, threads_for(dim, 1024), 0, stream>>>(res_t, x_t, w_t, out_t, num_rows, dim, eps);
+      (void)launch_pdl(fused_add_rms_norm_kernel<T, 1>, grid, threads_for(dim, 1024), 0, stream, res_t, x_t, w_t, out_t,
+                       num_rows, dim, eps);
     }
     return check_launch(kKernel, dtype, shape);
   });
@@ -178,11 +198,11 @@ LaunchStatus head_rms_norm(void* x, int num_tokens, int num_heads, int head_dim,
     const dim3 grid(grid_for((num_rows + kHeadNormWarps - 1) / kHeadNormWarps));
     const dim3 block(32 * kHeadNormWarps);
     if (head_dim % kN == 0 && token_stride % kN == 0 && is_aligned_16(x_t) && is_aligned_16(w_t)) {
-      head_rms_norm_kernel<T, kN>
-          <<<grid, block, 0, stream>>>(x_t, num_tokens, num_heads, head_dim, token_stride, w_t, eps);
+      (void)launch_pdl(head_rms_norm_kernel<T, kN>, grid, block, 0, stream, x_t, num_tokens, num_heads, head_dim,
+                       token_stride, w_t, eps);
     } else {
-      head_rms_norm_kernel<T, 1>
-          <<<grid, block, 0, stream>>>(x_t, num_tokens, num_heads, head_dim, token_stride, w_t, eps);
+      (void)launch_pdl(head_rms_norm_kernel<T, 1>, grid, block, 0, stream, x_t, num_tokens, num_heads, head_dim,
+                       token_stride, w_t, eps);
     }
     return check_launch(kKernel, dtype, shape);
   });

@@ -1,23 +1,17 @@
 // RoPE kernel: one block per token; its cos/sin table goes to shared memory once and every
 // q and k head of the token is rotated from it, 16-byte vectors where heads are aligned.
-#include <type_traits>
-
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/rope.cuh"
 #include "kernels/cuda/rope.h"
 
 namespace strata::cuda {
 namespace {
 
-// x rounded to T and back (the identity for fp32).
-template <class T>
-__device__ __forceinline__ float round_to(float x) {
-  return to_float(from_float<T>(x));
-}
-
 // q: [num_tokens, num_q_heads, head_dim] (rows q_stride apart), k likewise, positions:
 // [num_tokens], inv_freq: [head_dim / 2]. Dynamic shared memory: 2 * (head_dim / 2) floats.
 // N elements of x1 and of x2 per step; N > 1 needs (head_dim / 2) % N == 0, strides % N == 0
-// and 16-byte aligned q and k.
+// and 16-byte aligned q and k. A programmatic dependent (common.cuh): the first token's table
+// is built from positions and inv_freq (step inputs no kernel writes) before the wait.
 template <class T, int N>
 __global__ void rope_neox_kernel(T* q, int64_t q_stride, int num_q_heads, T* k, int64_t k_stride, int num_k_heads,
                                  const int32_t* __restrict__ positions, int num_tokens, int head_dim,
@@ -28,16 +22,13 @@ __global__ void rope_neox_kernel(T* q, int64_t q_stride, int num_q_heads, T* k, 
   float* sin_table = cos_sin + half;
   const int steps_per_head = half / N;
   const int num_steps = (num_q_heads + num_k_heads) * steps_per_head;
-  for (int t = blockIdx.x; t < num_tokens; t += gridDim.x) {
-    const float position = static_cast<float>(positions[t]);
-    for (int i = threadIdx.x; i < half; i += blockDim.x) {
-      // As HF LlamaRotaryEmbedding: angle = position * inv_freq as one fp32 product, the
-      // accurate cosf/sinf (angles reach 1e5 rad at long positions; never the __cosf
-      // intrinsics), then cos and sin rounded to the activation dtype.
-      const float angle = position * inv_freq[i];
-      cos_table[i] = round_to<T>(cosf(angle));
-      sin_table[i] = round_to<T>(sinf(angle));
-    }
+  launch_dependent_grids();
+  const int first = blockIdx.x;
+  if (first < num_tokens)
+    rope_fill_table<T>(cos_table, sin_table, static_cast<float>(positions[first]), inv_freq, half);
+  wait_for_prior_grid();
+  for (int t = first; t < num_tokens; t += gridDim.x) {
+    if (t != first) rope_fill_table<T>(cos_table, sin_table, static_cast<float>(positions[t]), inv_freq, half);
     __syncthreads();
     for (int step = threadIdx.x; step < num_steps; step += blockDim.x) {
       const int head = step / steps_per_head;
@@ -46,23 +37,7 @@ __global__ void rope_neox_kernel(T* q, int64_t q_stride, int num_q_heads, T* k, 
                                 : k + t * k_stride + static_cast<int64_t>(head - num_q_heads) * head_dim;
       Vec<T, N> x1 = load_vec<N>(x + i);
       Vec<T, N> x2 = load_vec<N>(x + half + i);
-#pragma unroll
-      for (int j = 0; j < N; ++j) {
-        const float a = to_float(x1.v[j]);
-        const float b = to_float(x2.v[j]);
-        const float c = cos_table[i + j];
-        const float s = sin_table[i + j];
-        if constexpr (std::is_same_v<T, float>) {
-          x1.v[j] = a * c - b * s;
-          x2.v[j] = b * c + a * s;
-        } else {
-          // HF apply_rotary_pos_emb, q * cos + rotate_half(q) * sin, one torch op at a time:
-          // each product is rounded to T (the products of two T values are exact in fp32),
-          // then their sum.
-          x1.v[j] = from_float<T>(round_to<T>(a * c) - round_to<T>(b * s));
-          x2.v[j] = from_float<T>(round_to<T>(b * c) + round_to<T>(a * s));
-        }
-      }
+      rope_rotate<T, N>(x1, x2, cos_table, sin_table, i);
       store_vec<N>(x + i, x1);
       store_vec<N>(x + half + i, x2);
     }
@@ -98,11 +73,11 @@ LaunchStatus rope_neox(void* q, int64_t q_stride, int num_q_heads, void* k, int6
     const dim3 block(threads_for(steps, 256));
     const size_t shared_bytes = 2 * static_cast<size_t>(half) * sizeof(float);
     if (vectorized) {
-      rope_neox_kernel<T, kN><<<grid, block, shared_bytes, stream>>>(
-          q_t, q_stride, num_q_heads, k_t, k_stride, num_k_heads, positions, num_tokens, head_dim, inv_freq);
+      (void)launch_pdl(rope_neox_kernel<T, kN>, grid, block, shared_bytes, stream, q_t, q_stride, num_q_heads, k_t,
+                       k_stride, num_k_heads, positions, num_tokens, head_dim, inv_freq);
     } else {
-      rope_neox_kernel<T, 1><<<grid, block, shared_bytes, stream>>>(
-          q_t, q_stride, num_q_heads, k_t, k_stride, num_k_heads, positions, num_tokens, head_dim, inv_freq);
+      (void)launch_pdl(rope_neox_kernel<T, 1>, grid, block, shared_bytes, stream, q_t, q_stride, num_q_heads, k_t,
+                       k_stride, num_k_heads, positions, num_tokens, head_dim, inv_freq);
     }
     return check_launch(kKernel, dtype, shape);
   });

@@ -22,6 +22,9 @@ namespace strata::cuda {
 // positions: [num_tokens] (device)
 // inv_freq:  [head_dim / 2] fp32 (device), built on the host by cpu::rope_inv_freq and, for
 //            Llama 3.1 scaling, cpu::rope_llama3_scale, so both backends use one table.
+// Launched as a programmatic dependent (kernels/cuda/common.cuh) that reads positions and
+// inv_freq before waiting on the previous kernel: neither may be written by a kernel on the
+// stream (they are step inputs copied from the host, and a constant table).
 LaunchStatus rope_neox(void* q, int64_t q_stride, int num_q_heads, void* k, int64_t k_stride, int num_k_heads,
                        const int32_t* positions, int num_tokens, int head_dim, const float* inv_freq, DType dtype,
                        cudaStream_t stream);

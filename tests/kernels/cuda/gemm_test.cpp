@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "kernels/cpu/linear.h"
+#include "kernels/cuda/activation.h"
+#include "kernels/cuda/norm.h"
 #include "tests/kernels/cuda/cuda_test_util.h"
 
 namespace strata {
@@ -289,6 +291,111 @@ TEST_P(GemmCuda, RejectsInvalidArgumentsWithShape) {
   expect_rejected(gemm_->linear(d_x.get(), d_weight.get(), nullptr, d_y.get(), -1, 72, 200, dtype(), stream_),
                   "negative num_rows");
   EXPECT_EQ(gemm_->num_cached_plans(), 0u);
+}
+
+// linear_silu_and_mul is linear() into gate_up then silu_and_mul(), bit for bit: one row takes
+// the gated GEMV (in_features % 8 == 0) or cuBLASLt (13), more rows the two launches.
+TEST_P(GemmCuda, LinearSiluAndMulMatchesLinearThenSiluAndMul) {
+  STRATA_SEEDED_RNG(rng);
+  const size_t es = cuda::dtype_size(dtype());
+  for (int rows : {1, 3}) {
+    for (auto [in, inter] : {std::pair{72, 100}, {4096, 1024}, {200, 37}, {13, 20}}) {
+      SCOPED_TRACE(std::to_string(rows) + "x" + std::to_string(in) + "->2x" + std::to_string(inter));
+      const auto x = test::round_to(test::random_vector(rng, size_t(rows) * in, -1, 1), dtype());
+      const auto weight = test::round_to(test::random_vector(rng, size_t(2 * inter) * in, -1, 1), dtype());
+      DeviceBuffer d_x = test::to_device(x, dtype());
+      DeviceBuffer d_weight = test::to_device(weight, dtype());
+      DeviceBuffer d_gate_up(size_t(rows) * 2 * inter * es), d_scratch(size_t(rows) * 2 * inter * es);
+      DeviceBuffer d_expected(size_t(rows) * inter * es), d_out(size_t(rows) * inter * es);
+      ASSERT_TRUE(d_x.ok() && d_weight.ok() && d_gate_up.ok() && d_scratch.ok() && d_expected.ok() && d_out.ok());
+      STRATA_ASSERT_CUDA(d_expected.poison());
+      STRATA_ASSERT_CUDA(d_out.poison());
+      STRATA_ASSERT_LAUNCH(
+          gemm_->linear(d_x.get(), d_weight.get(), nullptr, d_gate_up.get(), rows, in, 2 * inter, dtype(), stream_));
+      STRATA_ASSERT_LAUNCH(cuda::silu_and_mul(d_gate_up.get(), d_expected.get(), rows, inter, dtype(), stream_));
+      STRATA_ASSERT_LAUNCH(gemm_->linear_silu_and_mul(d_x.get(), d_weight.get(), d_scratch.get(), d_out.get(), rows, in,
+                                                      inter, dtype(), stream_));
+      STRATA_ASSERT_CUDA(cudaStreamSynchronize(stream_));
+      const auto expected = d_expected.download();
+      const auto actual = d_out.download();
+      for (size_t i = 0; i < actual.size(); i += es) {
+        ASSERT_TRUE(std::equal(actual.begin() + i, actual.begin() + i + es, expected.begin() + i))
+            << "element " << i / es << ": " << fetch(d_out)[i / es] << " vs " << fetch(d_expected)[i / es];
+      }
+    }
+  }
+}
+
+// A decode-shaped chain of programmatic dependents (norm -> GEMV -> gated GEMV -> GEMV ->
+// norm), captured into a CUDA graph and replayed, gives the bits of the same launches run one
+// at a time with a full synchronization between them: no kernel reads or overwrites a buffer
+// before the kernel it depends on is done.
+TEST_P(GemmCuda, DependentLaunchChainReplaysFromCudaGraph) {
+  STRATA_SEEDED_RNG(rng);
+  const int hidden = 512, inter = 1536;
+  const size_t es = cuda::dtype_size(dtype());
+  DeviceBuffer d_x = test::to_device(test::random_vector(rng, hidden, -2, 2), dtype());
+  DeviceBuffer d_norm_weight = test::to_device(test::random_vector(rng, hidden, 0.5f, 1.5f), dtype());
+  DeviceBuffer d_w1 = test::to_device(test::random_vector(rng, size_t(hidden) * hidden, -0.1f, 0.1f), dtype());
+  DeviceBuffer d_w2 = test::to_device(test::random_vector(rng, size_t(2 * inter) * hidden, -0.1f, 0.1f), dtype());
+  DeviceBuffer d_w3 = test::to_device(test::random_vector(rng, size_t(hidden) * inter, -0.1f, 0.1f), dtype());
+  DeviceBuffer d_normed(hidden * es), d_h(hidden * es), d_act(inter * es), d_y(hidden * es), d_out(hidden * es);
+  ASSERT_TRUE(d_x.ok() && d_norm_weight.ok() && d_w1.ok() && d_w2.ok() && d_w3.ok() && d_normed.ok() && d_h.ok() &&
+              d_act.ok() && d_y.ok() && d_out.ok());
+  // Each step reads only the previous step's output (and constants).
+  const auto step = [&](int i) -> cuda::LaunchStatus {
+    switch (i) {
+      case 0:
+        return cuda::rms_norm(d_x.get(), d_norm_weight.get(), d_normed.get(), 1, hidden, 1e-5f, dtype(), stream_);
+      case 1:
+        return gemm_->linear(d_normed.get(), d_w1.get(), nullptr, d_h.get(), 1, hidden, hidden, dtype(), stream_);
+      case 2:
+        return gemm_->linear_silu_and_mul(d_h.get(), d_w2.get(), nullptr, d_act.get(), 1, hidden, inter, dtype(),
+                                          stream_);
+      case 3:
+        return gemm_->linear(d_act.get(), d_w3.get(), nullptr, d_y.get(), 1, inter, hidden, dtype(), stream_);
+      default:
+        return cuda::rms_norm(d_y.get(), d_norm_weight.get(), d_out.get(), 1, hidden, 1e-5f, dtype(), stream_);
+    }
+  };
+  constexpr int kSteps = 5;
+  DeviceBuffer* outputs[kSteps] = {&d_normed, &d_h, &d_act, &d_y, &d_out};
+  std::vector<std::vector<uint8_t>> expected;
+  for (int i = 0; i < kSteps; ++i) {
+    STRATA_ASSERT_LAUNCH(step(i));
+    STRATA_ASSERT_CUDA(cudaStreamSynchronize(stream_));
+    expected.push_back(outputs[i]->download());
+  }
+
+  cudaGraph_t graph = nullptr;
+  STRATA_ASSERT_CUDA(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+  cuda::LaunchStatus captured;
+  for (int i = 0; i < kSteps && captured.ok(); ++i) captured = step(i);
+  STRATA_ASSERT_CUDA(cudaStreamEndCapture(stream_, &graph));
+  ASSERT_TRUE(captured.ok()) << captured.message;
+  cudaGraphExec_t exec = nullptr;
+  const cudaError_t instantiated = cudaGraphInstantiate(&exec, graph, 0);
+  cudaGraphDestroy(graph);
+  STRATA_ASSERT_CUDA(instantiated);
+  for (int replay = 0; replay < 20; ++replay) {
+    for (DeviceBuffer* out : outputs) {
+      const cudaError_t poisoned = out->poison();
+      if (poisoned != cudaSuccess) cudaGraphExecDestroy(exec);
+      STRATA_ASSERT_CUDA(poisoned);
+    }
+    const cudaError_t launched = cudaGraphLaunch(exec, stream_);
+    const cudaError_t synced = cudaStreamSynchronize(stream_);
+    if (launched != cudaSuccess || synced != cudaSuccess) cudaGraphExecDestroy(exec);
+    STRATA_ASSERT_CUDA(launched);
+    STRATA_ASSERT_CUDA(synced);
+    for (int i = 0; i < kSteps; ++i) {
+      if (outputs[i]->download() != expected[i]) {
+        cudaGraphExecDestroy(exec);
+        FAIL() << "replay " << replay << ": step " << i << " differs from the serialized run";
+      }
+    }
+  }
+  cudaGraphExecDestroy(exec);
 }
 
 INSTANTIATE_TEST_SUITE_P(DTypes, GemmCuda, ::testing::Values(DType::kBF16, DType::kF16), test::DTypeName());
