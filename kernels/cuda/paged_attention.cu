@@ -38,7 +38,7 @@ using paged::prefill_smem_bytes;
 // most kMaxSplits. The rows are then under 2 * kTargetRows, which bounds the workspace.
 constexpr int kTargetRows = 4096;
 constexpr int kMinSplitLen = 256;
-constexpr int kMaxSplits = 64;
+constexpr int kMaxSplits = paged::kMaxDecodeSplits;
 // Splits of the tensor-core decode: its CTAs stream 2 x 16 KiB per warp, 4 warps, two CTAs
 // per SM, so one wave of 2 x 132 CTAs keeps an H100/H200 at full memory bandwidth; more CTAs
 // only add waves and partials to combine. Same kMaxSplits and row bound; splits may be as short
@@ -202,20 +202,10 @@ LaunchStatus launch_decode_gqa(const Args& a, int split_len, int num_splits, flo
 template <class T, int kHeadDim>
 LaunchStatus launch_combine(const Args& a, int split_len, int num_splits, const float* partial_out,
                             const float* partial_ml, DType dtype, ShapeArgs shape, cudaStream_t stream) {
-  cudaLaunchAttribute attribute[1] = {};
-  attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute[0].val.programmaticStreamSerializationAllowed = 1;
-  cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(static_cast<unsigned>(a.num_seqs), static_cast<unsigned>(a.num_heads));
-  config.blockDim = dim3(kHeadDim);
-  config.dynamicSmemBytes = 0;
-  config.stream = stream;
-  config.attrs = attribute;
-  config.numAttrs = 1;
-  // The error, if any, is also the runtime's last error, which check_launch reports.
-  (void)cudaLaunchKernelEx(&config, paged_decode_combine_kernel<T, kHeadDim>, static_cast<T*>(a.out), partial_out,
-                           partial_ml, a.query_start, a.context_lens, a.num_heads, a.sliding_window, split_len,
-                           num_splits);
+  const dim3 grid(static_cast<unsigned>(a.num_seqs), static_cast<unsigned>(a.num_heads));
+  (void)launch_pdl(paged_decode_combine_kernel<T, kHeadDim>, grid, dim3(paged::kCombineThreads<kHeadDim>), 0, stream,
+                   static_cast<T*>(a.out), partial_out, partial_ml, a.query_start, a.context_lens, a.num_heads,
+                   a.sliding_window, split_len, num_splits);
   return check_launch("paged_decode_combine_kernel", dtype, shape);
 }
 

@@ -14,20 +14,8 @@
 
 namespace strata::cuda::paged {
 
-// Lets a dependent grid launched with programmatic stream serialization (the split combine)
-// be scheduled while this grid's last CTAs still run.
-__device__ __forceinline__ void allow_dependent_launch() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
-#endif
-}
-// Waits until the grid this one depends on has finished and its writes are visible (a no-op
-// when launched without programmatic serialization).
-__device__ __forceinline__ void wait_for_prerequisite_grid() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.wait;\n" ::: "memory");
-#endif
-}
+// The most splits a decode may have (the combine stages one weight per split).
+inline constexpr int kMaxDecodeSplits = 64;
 
 inline constexpr int kDecodeWarps = 4;
 inline constexpr int kDecodeThreads = kDecodeWarps * 32;
@@ -62,7 +50,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
   constexpr int kStep = kDecodeWarps * kSlotsPerWarp;  // slots between a lane group's unrolled loads
   const float kNegInf = -__int_as_float(0x7f800000);
 
-  allow_dependent_launch();
+  launch_dependent_grids();  // the split combine (launch_pdl) may get resident meanwhile
   const int seq = blockIdx.x;
   const int kv_head = blockIdx.y;
   const int split = blockIdx.z;
@@ -277,7 +265,7 @@ __global__ void __launch_bounds__(kGqaWarps * 32, 2)
   static_assert(sizeof(T) == 2, "bf16 or fp16");
   const float kNegInf = -__int_as_float(0x7f800000);
 
-  allow_dependent_launch();
+  launch_dependent_grids();  // the split combine (launch_pdl) may get resident meanwhile
   const int seq = blockIdx.x;
   const int kv_head = blockIdx.y;
   const int split = blockIdx.z;
@@ -512,16 +500,27 @@ __global__ void __launch_bounds__(kGqaWarps * 32, 2)
 
 // Combines the splits of each decode (sequence, query head): weights sum_k * 2^(max_k - max).
 // out: [num_tokens, num_heads, kHeadDim]; partial_*: as paged_decode_kernel.
-// grid: (num_seqs, num_heads); block: kHeadDim threads. Launched as a programmatic dependent
-// of the decode kernel: every CTA waits for it before anything else (so this grid finishing
-// implies the decode finished, for whatever the stream runs next).
+// grid: (num_seqs, num_heads); block: kCombineThreads<kHeadDim>. Launched by launch_pdl
+// after the decode kernel: every CTA waits for it first (so this grid finishing implies the
+// decode finished, for whatever the stream runs next), then lets the next kernel get resident.
+// The splits' (max, sum) pairs are loaded at once, one per thread, and their weights staged in
+// shared memory, so the loads of the out rows are independent: a few memory latencies in all,
+// not two per split.
+template <int kHeadDim>
+inline constexpr int kCombineThreads = kHeadDim < kMaxDecodeSplits ? kMaxDecodeSplits : kHeadDim;
+
 template <class T, int kHeadDim>
-__global__ void __launch_bounds__(kHeadDim)
+__global__ void __launch_bounds__(kCombineThreads<kHeadDim>)
     paged_decode_combine_kernel(T* __restrict__ out, const float* __restrict__ partial_out,
                                 const float* __restrict__ partial_ml, const int32_t* __restrict__ query_start,
                                 const int32_t* __restrict__ context_lens, int num_heads, int sliding_window,
                                 int split_len, int num_splits) {
-  wait_for_prerequisite_grid();
+  static_assert(kCombineThreads<kHeadDim> % 32 == 0 && kCombineThreads<kHeadDim> >= kMaxDecodeSplits);
+  __shared__ float s_weight[kMaxDecodeSplits];
+  __shared__ float s_warp_max[kCombineThreads<kHeadDim> / 32];
+  const float kNegInf = -__int_as_float(0x7f800000);
+  wait_for_prior_grid();
+  launch_dependent_grids();
   const int seq = blockIdx.x;
   const int head = blockIdx.y;
   const int q_row = query_start[seq];
@@ -530,17 +529,28 @@ __global__ void __launch_bounds__(kHeadDim)
   const int lo = sliding_window > 0 ? max(0, pos - sliding_window + 1) : 0;
   const int used = min(num_splits, (pos - lo + split_len) / split_len);
   const int64_t row0 = (static_cast<int64_t>(seq) * num_heads + head) * num_splits;
-  const int d = threadIdx.x;
+  const int t = threadIdx.x;
 
-  float max_all = partial_ml[2 * row0];
-  for (int k = 1; k < used; ++k) max_all = fmaxf(max_all, partial_ml[2 * (row0 + k)]);
-  float sum = 0.0f, value = 0.0f;
-  for (int k = 0; k < used; ++k) {
-    const float weight = partial_ml[2 * (row0 + k) + 1] * exp2f(partial_ml[2 * (row0 + k)] - max_all);
-    sum += weight;
-    value += weight * partial_out[(row0 + k) * kHeadDim + d];
+  float split_max = kNegInf, split_sum = 0.0f;
+  if (t < used) {
+    split_max = partial_ml[2 * (row0 + t)];
+    split_sum = partial_ml[2 * (row0 + t) + 1];
   }
-  out[(static_cast<int64_t>(q_row) * num_heads + head) * kHeadDim + d] = from_float<T>(sum > 0.0f ? value / sum : 0.0f);
+  float max_all = split_max;
+#pragma unroll
+  for (int offset = 16; offset > 0; offset >>= 1) max_all = fmaxf(max_all, __shfl_xor_sync(0xffffffffu, max_all, offset));
+  if ((t & 31) == 0) s_warp_max[t >> 5] = max_all;
+  __syncthreads();
+#pragma unroll
+  for (int w = 0; w < kCombineThreads<kHeadDim> / 32; ++w) max_all = fmaxf(max_all, s_warp_max[w]);
+  const float weight = t < used ? split_sum * exp2f(split_max - max_all) : 0.0f;
+  if (t < kMaxDecodeSplits) s_weight[t] = weight;
+  const float sum = block_sum(weight);  // its barriers also publish s_weight
+  if (t >= kHeadDim) return;
+  float value = 0.0f;
+#pragma unroll 8
+  for (int k = 0; k < used; ++k) value += s_weight[k] * partial_out[(row0 + k) * kHeadDim + t];
+  out[(static_cast<int64_t>(q_row) * num_heads + head) * kHeadDim + t] = from_float<T>(sum > 0.0f ? value / sum : 0.0f);
 }
 
 }  // namespace strata::cuda::paged

@@ -329,7 +329,9 @@ TEST(PagedAttentionCudaArgs, RejectsUnsupportedShapesWithAMessage) {
 }
 
 TEST(PagedAttentionCudaArgs, WorkspaceIsBoundedAndZeroForShortContexts) {
-  EXPECT_EQ(cuda::paged_attention_workspace_bytes(64, 32, 128, 200), 0u);
+  // A context of one tile per warp (64 slots) never splits; 200 slots may (batch-1 decodes).
+  EXPECT_EQ(cuda::paged_attention_workspace_bytes(64, 32, 128, 64), 0u);
+  EXPECT_GT(cuda::paged_attention_workspace_bytes(1, 32, 128, 200), 0u);
   const size_t long_context = cuda::paged_attention_workspace_bytes(1, 32, 128, 100000);
   EXPECT_GT(long_context, 0u);
   EXPECT_LE(cuda::paged_attention_workspace_bytes(8192, 64, 128, 131072), size_t{16} << 20);
