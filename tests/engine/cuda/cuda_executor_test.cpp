@@ -91,8 +91,10 @@ class CudaExecutorTest : public ::testing::TestWithParam<fs::path> {
 
 // Logits rows compared: the worst relative L2 error and how often the argmax agrees.
 struct Agreement {
-  double worst = 0;
+  double worst = 0, sum = 0;
   int rows = 0, same_argmax = 0;
+
+  double mean() const { return rows > 0 ? sum / rows : 0.0; }
 
   void add(const float* want, const float* got, int vocab) {
     double err = 0, norm = 0;
@@ -100,7 +102,9 @@ struct Agreement {
       err += (got[i] - want[i]) * (got[i] - want[i]);
       norm += want[i] * want[i];
     }
-    worst = std::max(worst, std::sqrt(err / std::max(norm, 1e-30)));
+    const double relative = std::sqrt(err / std::max(norm, 1e-30));
+    worst = std::max(worst, relative);
+    sum += relative;
     same_argmax += (std::max_element(want, want + vocab) - want) == (std::max_element(got, got + vocab) - got);
     ++rows;
   }
@@ -252,9 +256,9 @@ TEST_P(CudaExecutorTest, LogitsAgreeWithTransformersBf16) {
     }
   }
   RecordProperty("worst_relative_l2", std::to_string(a.worst));
-  std::printf("%s: CUDA bf16 vs transformers bf16: worst relative L2 %.4f, argmax agrees on %d of %d rows "
-              "(transformers bf16 vs fp32: %.4f)\n",
-              name.c_str(), a.worst, a.same_argmax, a.rows,
+  std::printf("%s: CUDA bf16 vs transformers bf16: worst relative L2 %.4f (mean %.4f), argmax agrees on %d of %d "
+              "rows (transformers bf16 vs fp32: %.4f)\n",
+              name.c_str(), a.worst, a.mean(), a.same_argmax, a.rows,
               meta.at("bf16_vs_fp32").at("worst_relative_l2").get<double>());
   EXPECT_LE(a.worst, 2e-2) << dir;
   EXPECT_GE(a.same_argmax, 0.98 * a.rows) << a.same_argmax << " of " << a.rows << " rows agree on the argmax";
