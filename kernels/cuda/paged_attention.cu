@@ -17,18 +17,14 @@ namespace strata::cuda {
 namespace {
 
 using paged::gqa_decode_smem_bytes;
-using paged::kDecodeMmaWarps;
 using paged::kDecodeSplitUnit;
 using paged::kDecodeThreads;
 using paged::kGqaWarps;
-using paged::kMmaBlockN;
 using paged::kPrefillBlockM;
 using paged::kPrefillWarps;
-using paged::mma_smem_bytes;
 using paged::paged_decode_combine_kernel;
 using paged::paged_decode_gqa_kernel;
 using paged::paged_decode_kernel;
-using paged::paged_mma_attention_kernel;
 using paged::paged_prefill_kernel;
 using paged::prefill_smem_bytes;
 
@@ -105,30 +101,6 @@ struct Args {
   void* workspace;
   size_t workspace_bytes;
 };
-
-// The tensor-core kernel of paged_attention_mma.cuh for GQA decodes (kDecode true, grid.z =
-// splits); prefill takes launch_prefill.
-template <class T, int kHeadDim, int kWarps, bool kDecode>
-LaunchStatus launch_mma(const Args& a, int64_t grid_z, int split_len, int num_splits, float* partial_out,
-                        float* partial_ml, DType dtype, ShapeArgs shape, cudaStream_t stream) {
-  constexpr const char* kKernel =
-      kDecode ? "paged_mma_attention_kernel<decode>" : "paged_mma_attention_kernel<prefill>";
-  if (grid_z > 65535) return invalid_argument(kKernel, dtype, shape, "more than 65535 row tiles or splits");
-  constexpr size_t kSmem = mma_smem_bytes<kHeadDim, kWarps>();
-  auto* kernel = paged_mma_attention_kernel<T, kHeadDim, kWarps, kDecode>;
-  // Above the 48 KiB default; set on every launch because the attribute is per device.
-  const cudaError_t attr = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
-  if (attr != cudaSuccess) return check_launch(kKernel, dtype, shape);
-  const int group = a.num_heads / a.num_kv_heads;
-  const dim3 grid(static_cast<unsigned>(a.num_seqs), static_cast<unsigned>(a.num_kv_heads),
-                  static_cast<unsigned>(grid_z));
-  kernel<<<grid, kWarps * 32, kSmem, stream>>>(static_cast<T*>(a.out), static_cast<const T*>(a.q), a.q_stride,
-                                               static_cast<const T*>(a.k_cache), static_cast<const T*>(a.v_cache),
-                                               a.block_tables, a.max_blocks_per_seq, a.query_start, a.context_lens,
-                                               a.num_heads, a.num_kv_heads, group, a.block_shift, a.scale_log2,
-                                               a.sliding_window, split_len, num_splits, partial_out, partial_ml);
-  return check_launch(kKernel, dtype, shape);
-}
 
 // The 128-row tensor-core prefill over the sequences with two or more new tokens.
 template <class T, int kHeadDim>

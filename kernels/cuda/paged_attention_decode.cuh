@@ -17,6 +17,25 @@ namespace strata::cuda::paged {
 // The most splits a decode may have (the combine stages one weight per split).
 inline constexpr int kMaxDecodeSplits = 64;
 
+// Element d of a decode's attention for one (sequence, head, split), normalized over the
+// split: the output row itself when there is one split, else the split's partial and (d == 0)
+// its (max, sum) for the combine.
+template <class T, int kHeadDim>
+__device__ __forceinline__ void store_decode_result(T* out, float* partial_out, float* partial_ml, int q_row, int seq,
+                                                    int head, int split, int num_heads, int num_splits, int d,
+                                                    float normalized, float max_all, float sum) {
+  if (num_splits == 1) {
+    out[(static_cast<int64_t>(q_row) * num_heads + head) * kHeadDim + d] = from_float<T>(normalized);
+    return;
+  }
+  const int64_t row = (static_cast<int64_t>(seq) * num_heads + head) * num_splits + split;
+  partial_out[row * kHeadDim + d] = normalized;
+  if (d == 0) {
+    partial_ml[2 * row] = max_all;
+    partial_ml[2 * row + 1] = sum;
+  }
+}
+
 inline constexpr int kDecodeWarps = 4;
 inline constexpr int kDecodeThreads = kDecodeWarps * 32;
 inline constexpr int kDecodeUnroll = 4;  // slots in flight per lane group per iteration
@@ -203,18 +222,8 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
       sum += s_sum[w][h] * weight;
       value += s_acc[w][h][d] * weight;
     }
-    const int head = kv_head * group + h;
-    const float normalized = sum > 0.0f ? value / sum : 0.0f;
-    if (num_splits == 1) {
-      out[(static_cast<int64_t>(q_row) * num_heads + head) * kHeadDim + d] = from_float<T>(normalized);
-    } else {
-      const int64_t row = (static_cast<int64_t>(seq) * num_heads + head) * num_splits + split;
-      partial_out[row * kHeadDim + d] = normalized;
-      if (d == 0) {
-        partial_ml[2 * row] = max_all;
-        partial_ml[2 * row + 1] = sum;
-      }
-    }
+    store_decode_result<T, kHeadDim>(out, partial_out, partial_ml, q_row, seq, kv_head * group + h, split,
+                                     num_heads, num_splits, d, sum > 0.0f ? value / sum : 0.0f, max_all, sum);
   }
 }
 
@@ -483,18 +492,8 @@ __global__ void __launch_bounds__(kGqaWarps * 32, 2)
       sum += state[8 * kHeadDim + 8 + h] * weight;
       value += state[h * kHeadDim + d] * weight;
     }
-    const int head = kv_head * group + h;
-    const float normalized = sum > 0.0f ? value / sum : 0.0f;
-    if (num_splits == 1) {
-      out[(static_cast<int64_t>(q_row) * num_heads + head) * kHeadDim + d] = from_float<T>(normalized);
-    } else {
-      const int64_t row = (static_cast<int64_t>(seq) * num_heads + head) * num_splits + split;
-      partial_out[row * kHeadDim + d] = normalized;
-      if (d == 0) {
-        partial_ml[2 * row] = max_all;
-        partial_ml[2 * row + 1] = sum;
-      }
-    }
+    store_decode_result<T, kHeadDim>(out, partial_out, partial_ml, q_row, seq, kv_head * group + h, split,
+                                     num_heads, num_splits, d, sum > 0.0f ? value / sum : 0.0f, max_all, sum);
   }
 }
 

@@ -76,11 +76,6 @@ TEST_P(SiluMulCuda, MisalignedInPlaceMatchesCpuTwin) {
   EXPECT_TRUE(test::all_close(fetch(d_gate), expected, tol().atol, tol().rtol));
 }
 
-// Unit roundoff: one rounding to the dtype moves a value by at most u |value|.
-float unit_roundoff(DType dtype) {
-  return dtype == DType::kBF16 ? 0x1p-8f : dtype == DType::kF16 ? 0x1p-11f : 0x1p-24f;
-}
-
 // bf16/fp16 round silu(gate) to the dtype before the product, as HF transformers
 // (act_fn(gate_proj(x)) * up_proj(x), two torch ops) and vLLM do; fp32 rounds once. The
 // kernel's rounded silu, read back through up = 1 (r(r(silu) * 1) = r(silu) exactly), must be
@@ -117,7 +112,7 @@ class SiluRoundingCuda : public CudaKernelTest {
 
   void expect_transformers_rounding(const std::vector<float>& gate, const std::vector<float>& up,
                                     const std::vector<float>& rounded_silu, const std::vector<float>& out) {
-    const float u = unit_roundoff(dtype());
+    const float u = test::unit_roundoff(dtype());
     for (size_t i = 0; i < gate.size(); ++i) {
       const double g = gate[i];
       const double silu = g / (1.0 + std::exp(-g));

@@ -93,6 +93,11 @@ inline Tolerance tolerance(DType dtype) {
   return {1e-5f, 1e-5f};
 }
 
+// Unit roundoff: one rounding to the dtype moves a value by at most u |value|.
+inline float unit_roundoff(DType dtype) {
+  return dtype == DType::kBF16 ? 0x1p-8f : dtype == DType::kF16 ? 0x1p-11f : 0x1p-24f;
+}
+
 inline uint16_t f32_to_bf16_bits(float f) {
   uint32_t bits;
   std::memcpy(&bits, &f, 4);

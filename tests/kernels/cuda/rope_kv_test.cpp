@@ -26,19 +26,6 @@ struct RopeKvShape {
   int tokens, q_heads, kv_heads, head_dim, num_blocks, block_size;
 };
 
-// Unit roundoff of one rounding to the dtype.
-float unit_roundoff(DType dtype) {
-  switch (dtype) {
-    case DType::kBF16:
-      return 0x1p-8f;
-    case DType::kF16:
-      return 0x1p-11f;
-    case DType::kF32:
-      break;
-  }
-  return 0x1p-24f;
-}
-
 // The bytes a GPU cache must hold: the CPU twin's cache (NaN = never written) in the dtype,
 // with unwritten elements as the 0xFF poison.
 std::vector<uint8_t> expected_cache_bytes(const std::vector<float>& cpu_cache, DType dtype) {
@@ -134,7 +121,7 @@ class RopeAndWriteKvCuda : public CudaKernelTest {
     std::vector<float> rotated = qkv;
     cpu::rope_neox(rotated.data(), stride, s.q_heads, rotated.data() + k_offset, stride, s.kv_heads, positions.data(),
                    s.tokens, s.head_dim, inv_freq.data());
-    const float atol = dtype() == DType::kF32 ? tol().atol : 12.0f * unit_roundoff(dtype());
+    const float atol = dtype() == DType::kF32 ? tol().atol : 12.0f * test::unit_roundoff(dtype());
     EXPECT_TRUE(test::all_close(actual, rotated, atol, dtype() == DType::kF32 ? tol().rtol : 0.0f));
     for (int t = 0; t < s.tokens; ++t) {
       for (int64_t i = v_offset; i < stride; ++i) {

@@ -41,19 +41,6 @@ std::vector<int32_t> random_positions(std::mt19937_64& rng, int tokens) {
   return positions;
 }
 
-// Unit roundoff: one rounding to the dtype moves a value by at most u |value|.
-float unit_roundoff(DType dtype) {
-  switch (dtype) {
-    case DType::kBF16:
-      return 0x1p-8f;
-    case DType::kF16:
-      return 0x1p-11f;
-    case DType::kF32:
-      break;
-  }
-  return 0x1p-24f;
-}
-
 // The rotated part of a buffer: each of `tokens` rows (`stride` elements apart) starts with
 // `heads` heads of head_dim (q then k in a fused [q | k | v] row).
 struct RotatedRows {
@@ -170,7 +157,7 @@ class RopeNeoxCuda : public CudaKernelTest {
       EXPECT_TRUE(test::all_close(actual, twin, tol().atol, tol().rtol));
       return;
     }
-    const float u = unit_roundoff(dtype());
+    const float u = test::unit_roundoff(dtype());
     std::vector<float> cos, sin;
     device_tables(d_positions, rows.tokens, rows.head_dim, d_inv_freq, &cos, &sin);
     if (HasFatalFailure()) return;
