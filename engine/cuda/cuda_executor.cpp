@@ -313,6 +313,9 @@ Status CudaExecutor::allocate_activations() {
   STRATA_RETURN_IF_ERROR(allocate(
       attention_workspace_, cuda::paged_attention_workspace_bytes(max_tokens_, c.num_heads, c.head_dim, max_model_len_),
       "the attention workspace"));
+  STRATA_RETURN_IF_ERROR(check(
+      cuda::paged_attention_clear_workspace(attention_workspace_.get(), attention_workspace_.size_bytes(), stream_),
+      "paged_attention_clear_workspace"));
   layout_ = StepLayout(max_tokens_, max_seqs_, max_blocks_per_seq_);
   STRATA_RETURN_IF_ERROR(allocate(step_device_, layout_.total, "step inputs"));
   return allocate(step_host_, layout_.total, "step inputs");

@@ -1,9 +1,9 @@
 // Paged attention launcher: checks the arguments, sizes the decode splits, and launches on one
-// stream (1) the split-KV decode over the sequences with one new token: the SIMT kernel for
-// GQA 1-2, the 4-warp tensor-core decode kernel with the group's heads as rows for GQA 3-8,
-// then the split combine (a programmatic dependent launch); (2) the tiled tensor-core prefill
-// over the others. Each kernel skips the sequences of the other kind by reading query_start,
-// so a mixed batch needs no host-side partition.
+// stream (1) the split-KV decode over the sequences with one new token, as a programmatic
+// dependent launch that merges its own splits: the SIMT kernel for GQA 1-2, the 4-warp
+// tensor-core decode kernel with the group's heads as rows for GQA 3-8; (2) the tiled
+// tensor-core prefill over the others. Each kernel skips the sequences of the other kind by
+// reading query_start, so a mixed batch needs no host-side partition.
 #include <algorithm>
 #include <type_traits>
 
@@ -22,7 +22,6 @@ using paged::kDecodeThreads;
 using paged::kGqaWarps;
 using paged::kPrefillBlockM;
 using paged::kPrefillWarps;
-using paged::paged_decode_combine_kernel;
 using paged::paged_decode_gqa_kernel;
 using paged::paged_decode_kernel;
 using paged::paged_prefill_kernel;
@@ -42,6 +41,14 @@ constexpr int kMaxSplits = paged::kMaxDecodeSplits;
 // decode at 1K) still spreads over many SMs instead of queueing its tiles on a few warps.
 constexpr int kTargetCtas = 2 * 132;
 constexpr int kGqaMinSplitLen = kDecodeSplitUnit;
+
+// The workspace starts with one split counter per (sequence, kv head) a split decode may have:
+// splits > 1 keep num_seqs * num_heads under kTargetRows (both wanted_*splits), and the
+// launcher runs unsplit past that. The counters stay at this offset whatever the split count,
+// so the zeros one launch leaves are where the next one looks.
+constexpr int kMaxSplitCounters = kTargetRows;
+constexpr size_t kCounterBytes = kMaxSplitCounters * sizeof(unsigned);
+static_assert(kCounterBytes % 16 == 0, "the partials after the counters stay 16-byte aligned");
 
 constexpr float kLog2e = 1.4426950408889634f;
 
@@ -129,24 +136,32 @@ LaunchStatus launch_prefill(const Args& a, DType dtype, ShapeArgs shape, cudaStr
   return check_launch(kKernel, dtype, shape);
 }
 
+// A decode launch's split layout: split_len slots per split, and (num_splits > 1) where the
+// partials and the split counters lie in the workspace.
+struct Splits {
+  int split_len = 0;
+  int num_splits = 1;
+  float* partial_out = nullptr;
+  float* partial_ml = nullptr;
+  unsigned* counters = nullptr;
+};
+
 template <class T, int kHeadDim, int kGroup>
-LaunchStatus launch_decode_group(const Args& a, int split_len, int num_splits, float* partial_out, float* partial_ml,
-                                 DType dtype, ShapeArgs shape, cudaStream_t stream) {
+LaunchStatus launch_decode_group(const Args& a, const Splits& sp, DType dtype, ShapeArgs shape, cudaStream_t stream) {
   const int group = a.num_heads / a.num_kv_heads;
   const dim3 grid(static_cast<unsigned>(a.num_seqs), static_cast<unsigned>(a.num_kv_heads),
-                  static_cast<unsigned>(num_splits));
-  paged_decode_kernel<T, kHeadDim, kGroup><<<grid, kDecodeThreads, 0, stream>>>(
-      static_cast<T*>(a.out), static_cast<const T*>(a.q), a.q_stride, static_cast<const T*>(a.k_cache),
-      static_cast<const T*>(a.v_cache), a.block_tables, a.max_blocks_per_seq, a.query_start, a.context_lens,
-      a.num_heads, a.num_kv_heads, group, a.block_shift, a.scale_log2, a.sliding_window, split_len, num_splits,
-      partial_out, partial_ml);
+                  static_cast<unsigned>(sp.num_splits));
+  (void)launch_pdl(paged_decode_kernel<T, kHeadDim, kGroup>, grid, dim3(kDecodeThreads), 0, stream,
+                   static_cast<T*>(a.out), static_cast<const T*>(a.q), a.q_stride, static_cast<const T*>(a.k_cache),
+                   static_cast<const T*>(a.v_cache), a.block_tables, a.max_blocks_per_seq, a.query_start,
+                   a.context_lens, a.num_heads, a.num_kv_heads, group, a.block_shift, a.scale_log2, a.sliding_window,
+                   sp.split_len, sp.num_splits, sp.partial_out, sp.partial_ml, sp.counters);
   return check_launch("paged_decode_kernel", dtype, shape);
 }
 
 // The tensor-core decode: 4 warps per (sequence, kv head, split), the group's heads as rows.
 template <class T, int kHeadDim>
-LaunchStatus launch_decode_gqa(const Args& a, int split_len, int num_splits, float* partial_out, float* partial_ml,
-                               DType dtype, ShapeArgs shape, cudaStream_t stream) {
+LaunchStatus launch_decode_gqa(const Args& a, const Splits& sp, DType dtype, ShapeArgs shape, cudaStream_t stream) {
   constexpr const char* kKernel = "paged_decode_gqa_kernel";
   constexpr size_t kSmem = gqa_decode_smem_bytes<kHeadDim>();
   auto* kernel = paged_decode_gqa_kernel<T, kHeadDim>;
@@ -157,28 +172,15 @@ LaunchStatus launch_decode_gqa(const Args& a, int split_len, int num_splits, flo
     attr = cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared);
   }
   if (attr != cudaSuccess) return check_launch(kKernel, dtype, shape);
-  if (num_splits > 65535) return invalid_argument(kKernel, dtype, shape, "more than 65535 splits");
   const int group = a.num_heads / a.num_kv_heads;
   const dim3 grid(static_cast<unsigned>(a.num_seqs), static_cast<unsigned>(a.num_kv_heads),
-                  static_cast<unsigned>(num_splits));
-  kernel<<<grid, kGqaWarps * 32, kSmem, stream>>>(static_cast<T*>(a.out), static_cast<const T*>(a.q), a.q_stride,
-                                                  static_cast<const T*>(a.k_cache), static_cast<const T*>(a.v_cache),
-                                                  a.block_tables, a.max_blocks_per_seq, a.query_start, a.context_lens,
-                                                  a.num_heads, a.num_kv_heads, group, a.block_shift, a.scale_log2,
-                                                  a.sliding_window, split_len, num_splits, partial_out, partial_ml);
+                  static_cast<unsigned>(sp.num_splits));
+  (void)launch_pdl(kernel, grid, dim3(kGqaWarps * 32), kSmem, stream, static_cast<T*>(a.out),
+                   static_cast<const T*>(a.q), a.q_stride, static_cast<const T*>(a.k_cache),
+                   static_cast<const T*>(a.v_cache), a.block_tables, a.max_blocks_per_seq, a.query_start,
+                   a.context_lens, a.num_heads, a.num_kv_heads, group, a.block_shift, a.scale_log2, a.sliding_window,
+                   sp.split_len, sp.num_splits, sp.partial_out, sp.partial_ml, sp.counters);
   return check_launch(kKernel, dtype, shape);
-}
-
-// The split combine, launched as a programmatic dependent of the decode kernel (it waits for
-// the decode's end itself), so its launch overlaps the decode's last CTAs.
-template <class T, int kHeadDim>
-LaunchStatus launch_combine(const Args& a, int split_len, int num_splits, const float* partial_out,
-                            const float* partial_ml, DType dtype, ShapeArgs shape, cudaStream_t stream) {
-  const dim3 grid(static_cast<unsigned>(a.num_seqs), static_cast<unsigned>(a.num_heads));
-  (void)launch_pdl(paged_decode_combine_kernel<T, kHeadDim>, grid, dim3(paged::kCombineThreads<kHeadDim>), 0, stream,
-                   static_cast<T*>(a.out), partial_out, partial_ml, a.query_start, a.context_lens, a.num_heads,
-                   a.sliding_window, split_len, num_splits);
-  return check_launch("paged_decode_combine_kernel", dtype, shape);
 }
 
 template <class T, int kHeadDim>
@@ -192,34 +194,31 @@ LaunchStatus launch_decode(const Args& a, DType dtype, ShapeArgs shape, cudaStre
   const bool simt = kHeadDim >= 64 && group <= 2;
   int num_splits = simt ? wanted_splits(a.num_seqs, a.num_heads, max_visible)
                         : wanted_gqa_splits(a.num_seqs, a.num_heads, a.num_kv_heads, max_visible);
-  // Fewer splits when the caller's workspace is smaller than paged_attention_workspace_bytes.
+  // Fewer splits when the caller's workspace is smaller than paged_attention_workspace_bytes,
+  // none when it cannot hold the counters or the batch needs more counters than it has.
   const int64_t rows_per_split = static_cast<int64_t>(a.num_seqs) * a.num_heads;
-  const size_t available = a.workspace != nullptr ? a.workspace_bytes : 0;
+  const size_t available =
+      a.workspace != nullptr && a.workspace_bytes > kCounterBytes ? a.workspace_bytes - kCounterBytes : 0;
   const int64_t fit = static_cast<int64_t>(available / split_workspace_bytes(rows_per_split, kHeadDim));
   if (fit < num_splits) num_splits = static_cast<int>(std::max<int64_t>(fit, 1));
+  if (static_cast<int64_t>(a.num_seqs) * a.num_kv_heads > kMaxSplitCounters) num_splits = 1;
   // Split lengths are whole tiles of every warp of the tensor-core kernel (any length suits
   // the SIMT one); recount so no split is empty for the longest sequence.
   constexpr int kStep = kDecodeSplitUnit;
-  const int split_len = ceil_div(ceil_div(std::max(max_visible, 1), num_splits), kStep) * kStep;
-  num_splits = ceil_div(std::max(max_visible, 1), split_len);
-
-  float* partial_out = nullptr;
-  float* partial_ml = nullptr;
-  if (num_splits > 1) {
-    partial_out = static_cast<float*>(a.workspace);
-    partial_ml = partial_out + rows_per_split * num_splits * kHeadDim;
+  Splits sp;
+  sp.split_len = ceil_div(ceil_div(std::max(max_visible, 1), num_splits), kStep) * kStep;
+  sp.num_splits = ceil_div(std::max(max_visible, 1), sp.split_len);
+  if (sp.num_splits > 1) {
+    sp.counters = static_cast<unsigned*>(a.workspace);
+    sp.partial_out = reinterpret_cast<float*>(static_cast<char*>(a.workspace) + kCounterBytes);
+    sp.partial_ml = sp.partial_out + rows_per_split * sp.num_splits * kHeadDim;
   }
-  LaunchStatus status;
-  if (!simt) {
-    status = launch_decode_gqa<T, kHeadDim>(a, split_len, num_splits, partial_out, partial_ml, dtype, shape, stream);
-  } else if constexpr (kHeadDim >= 64) {
-    status = group == 1 ? launch_decode_group<T, kHeadDim, 1>(a, split_len, num_splits, partial_out, partial_ml, dtype,
-                                                              shape, stream)
-                        : launch_decode_group<T, kHeadDim, 2>(a, split_len, num_splits, partial_out, partial_ml, dtype,
-                                                              shape, stream);
+  if (!simt) return launch_decode_gqa<T, kHeadDim>(a, sp, dtype, shape, stream);
+  if constexpr (kHeadDim >= 64) {
+    return group == 1 ? launch_decode_group<T, kHeadDim, 1>(a, sp, dtype, shape, stream)
+                      : launch_decode_group<T, kHeadDim, 2>(a, sp, dtype, shape, stream);
   }
-  if (!status.ok() || num_splits == 1) return status;
-  return launch_combine<T, kHeadDim>(a, split_len, num_splits, partial_out, partial_ml, dtype, shape, stream);
+  return {};
 }
 
 template <class T, int kHeadDim>
@@ -248,7 +247,12 @@ size_t paged_attention_workspace_bytes(int num_tokens, int num_heads, int head_d
   const int64_t by_length = std::min(kMaxSplits, ceil_div(std::max(max_context_len, 1), kGqaMinSplitLen));
   if (by_length <= 1) return 0;
   const int64_t rows = std::min<int64_t>(2 * kTargetRows, static_cast<int64_t>(num_tokens) * num_heads * by_length);
-  return split_workspace_bytes(rows, head_dim);
+  return kCounterBytes + split_workspace_bytes(rows, head_dim);
+}
+
+cudaError_t paged_attention_clear_workspace(void* workspace, size_t workspace_bytes, cudaStream_t stream) {
+  if (workspace == nullptr || workspace_bytes == 0) return cudaSuccess;
+  return cudaMemsetAsync(workspace, 0, std::min(workspace_bytes, kCounterBytes), stream);
 }
 
 LaunchStatus paged_attention(void* out, const void* q, int64_t q_stride, const void* k_cache, const void* v_cache,

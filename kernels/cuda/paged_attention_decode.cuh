@@ -1,7 +1,10 @@
 // Paged decode attention kernels: split-KV flash-decoding, SIMT for GQA 1-2 and tensor cores
 // for larger groups. Each split of a sequence's visible context writes a partial (out, max,
-// sum) and a second kernel combines the splits (the log-sum-exp merge of Dao et al.,
-// "Flash-Decoding for long-context inference", 2023). Included by paged_attention.cu only.
+// sum); the last split CTA of a (sequence, kv head) to finish merges them (the log-sum-exp
+// merge of Dao et al., "Flash-Decoding for long-context inference", 2023), so a decode is one
+// kernel. Both kernels are programmatic dependent launches: they read the step inputs (query
+// starts, context lengths, block tables) before waiting for the kernel before them (which
+// writes q and the caches). Included by paged_attention.cu only.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -14,17 +17,17 @@
 
 namespace strata::cuda::paged {
 
-// The most splits a decode may have (the combine stages one weight per split).
+// The most splits a decode may have.
 inline constexpr int kMaxDecodeSplits = 64;
 
 // Element d of a decode's attention for one (sequence, head, split), normalized over the
-// split: the output row itself when there is one split, else the split's partial and (d == 0)
-// its (max, sum) for the combine.
+// split: the output row itself when the sequence's context has one split (`used`), else the
+// split's partial and (d == 0) its (max, sum) for merge_splits_if_last.
 template <class T, int kHeadDim>
 __device__ __forceinline__ void store_decode_result(T* out, float* partial_out, float* partial_ml, int q_row, int seq,
-                                                    int head, int split, int num_heads, int num_splits, int d,
+                                                    int head, int split, int num_heads, int num_splits, int used, int d,
                                                     float normalized, float max_all, float sum) {
-  if (num_splits == 1) {
+  if (used == 1) {
     out[(static_cast<int64_t>(q_row) * num_heads + head) * kHeadDim + d] = from_float<T>(normalized);
     return;
   }
@@ -33,6 +36,93 @@ __device__ __forceinline__ void store_decode_result(T* out, float* partial_out, 
   if (d == 0) {
     partial_ml[2 * row] = max_all;
     partial_ml[2 * row + 1] = sum;
+  }
+}
+
+// Splits of the visible context [lo, pos] that hold slots.
+__device__ __forceinline__ int used_splits(int lo, int pos, int split_len, int num_splits) {
+  return min(num_splits, (pos - lo + split_len) / split_len);
+}
+
+// After a split CTA of (seq, kv_head) has stored its partials (store_decode_result, used > 1):
+// one thread counts the CTA in counters[seq * num_kv_heads + kv_head] (a release of the CTA's
+// stores, ordered before it by the barrier, and an acquire of the others'), and the CTA that
+// brings the count to `used` resets it to zero (every split has counted, none touches it again
+// in this launch: the next launch finds it zero) and merges the group's heads over the splits
+// into out, weights sum_k * 2^(max_k - max), as an online softmax over batches of splits so
+// that each thread loads (max, sum) and partial of a batch at once: one L2 round trip per
+// kMergeBatch splits, no barrier. The other splits' partials are read from L2 (__ldcg: this
+// SM's L1 may hold stale lines of an earlier launch). s_flag: an int of shared memory the CTA
+// no longer needs from the first barrier here on (a __shared__ variable of its own would add
+// static shared memory to the kernels: 16 bytes of it cost the tensor-core decode 17% of its
+// bandwidth at batch 64 on an H200).
+template <class T, int kHeadDim, int kThreads>
+__device__ __forceinline__ void merge_splits_if_last(T* out, const float* partial_out, const float* partial_ml,
+                                                     unsigned* counters, int* s_flag, int q_row, int seq, int kv_head,
+                                                     int group, int num_heads, int num_kv_heads, int num_splits,
+                                                     int used) {
+  static_assert(kHeadDim % 4 == 0, "float4 dims");
+  constexpr int kQuads = kHeadDim / 4;
+  constexpr int kMergeBatch = 16;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    unsigned* counter = counters + static_cast<int64_t>(seq) * num_kv_heads + kv_head;
+    unsigned before;
+    asm volatile("atom.acq_rel.gpu.global.add.u32 %0, [%1], 1;\n" : "=r"(before) : "l"(counter) : "memory");
+    const bool last = before == static_cast<unsigned>(used - 1);
+    if (last) *counter = 0u;
+    *s_flag = last;
+  }
+  __syncthreads();
+  if (!*s_flag) return;
+
+  const float kNegInf = -__int_as_float(0x7f800000);
+  const int64_t head0 = static_cast<int64_t>(seq) * num_heads + kv_head * group;
+  // Four dims of one head per thread.
+  for (int e = threadIdx.x; e < group * kQuads; e += kThreads) {
+    const int h = e / kQuads;
+    const int d = (e % kQuads) * 4;
+    const float2* ml = reinterpret_cast<const float2*>(partial_ml) + (head0 + h) * num_splits;
+    const float4* partial = reinterpret_cast<const float4*>(partial_out + (head0 + h) * num_splits * kHeadDim + d);
+    float run_max = kNegInf, total = 0.0f;
+    float4 value = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    for (int k0 = 0; k0 < used; k0 += kMergeBatch) {
+      float2 split_ml[kMergeBatch];
+      float4 v[kMergeBatch];
+#pragma unroll
+      for (int j = 0; j < kMergeBatch; ++j) {
+        const bool real = k0 + j < used;
+        split_ml[j] = real ? __ldcg(ml + k0 + j) : make_float2(kNegInf, 0.0f);
+        v[j] = real ? __ldcg(partial + static_cast<int64_t>(k0 + j) * kQuads) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      }
+      float batch_max = run_max;
+#pragma unroll
+      for (int j = 0; j < kMergeBatch; ++j) batch_max = fmaxf(batch_max, split_ml[j].x);
+      // Split k0 < used holds slots, so batch_max is finite; the first rescale is 2^-inf = 0.
+      const float rescale = exp2f(run_max - batch_max);
+      run_max = batch_max;
+      total *= rescale;
+      value.x *= rescale;
+      value.y *= rescale;
+      value.z *= rescale;
+      value.w *= rescale;
+#pragma unroll
+      for (int j = 0; j < kMergeBatch; ++j) {
+        const float w = split_ml[j].y * exp2f(split_ml[j].x - batch_max);  // 0 past `used`
+        total += w;
+        value.x = fmaf(w, v[j].x, value.x);
+        value.y = fmaf(w, v[j].y, value.y);
+        value.z = fmaf(w, v[j].z, value.z);
+        value.w = fmaf(w, v[j].w, value.w);
+      }
+    }
+    // The split holding the maximum has sum >= 1, so total > 0.
+    const float inv = 1.0f / total;
+    T* dst = out + (static_cast<int64_t>(q_row) * num_heads + kv_head * group + h) * kHeadDim + d;
+    dst[0] = from_float<T>(value.x * inv);
+    dst[1] = from_float<T>(value.y * inv);
+    dst[2] = from_float<T>(value.z * inv);
+    dst[3] = from_float<T>(value.w * inv);
   }
 }
 
@@ -53,6 +143,8 @@ inline constexpr int kDecodeUnroll = 4;  // slots in flight per lane group per i
 // k_cache, v_cache: [num_blocks, block_size, num_kv_heads, kHeadDim]
 // partial_out:  [num_seqs, num_heads, num_splits, kHeadDim] fp32, normalized per split
 // partial_ml:   [num_seqs, num_heads, num_splits, 2] fp32 (max in the exp2 domain, sum)
+// counters:     [num_seqs, num_kv_heads], zero before the launch and left zero after it
+// (all three unused when num_splits == 1).
 // Split k covers visible slots [lo + k * split_len, lo + (k + 1) * split_len) of [lo, p].
 // grid: (num_seqs, num_kv_heads, num_splits); block: 128 threads.
 template <class T, int kHeadDim, int kGroup>
@@ -62,25 +154,28 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
                         const int32_t* __restrict__ query_start, const int32_t* __restrict__ context_lens,
                         int num_heads, int num_kv_heads, int group, int block_shift, float scale_log2,
                         int sliding_window, int split_len, int num_splits, float* __restrict__ partial_out,
-                        float* __restrict__ partial_ml) {
+                        float* __restrict__ partial_ml, unsigned* __restrict__ counters) {
   constexpr int kN = 8;                         // elements per lane: one 16-byte vector
   constexpr int kLanesPerSlot = kHeadDim / kN;  // 8 or 16
   constexpr int kSlotsPerWarp = 32 / kLanesPerSlot;
   constexpr int kStep = kDecodeWarps * kSlotsPerWarp;  // slots between a lane group's unrolled loads
   const float kNegInf = -__int_as_float(0x7f800000);
 
-  launch_dependent_grids();  // the split combine (launch_pdl) may get resident meanwhile
+  launch_dependent_grids();
   const int seq = blockIdx.x;
   const int kv_head = blockIdx.y;
   const int split = blockIdx.z;
+  // Step inputs first; q and the caches only after the wait.
   const int q_row = query_start[seq];
-  if (query_start[seq + 1] - q_row != 1) return;
-  const int context_len = context_lens[seq];
-  const int pos = context_len - 1;
+  const int q_end = query_start[seq + 1];
+  const int pos = context_lens[seq] - 1;
   const int lo = sliding_window > 0 ? max(0, pos - sliding_window + 1) : 0;
   const int begin = lo + split * split_len;
   const int end = min(pos + 1, begin + split_len);
-  if (begin >= end) return;  // the combine kernel reads only the splits that hold slots
+  wait_for_prior_grid();
+  // Not a decode, or a split past the context (the merge counts only the splits that hold slots).
+  if (q_end - q_row != 1 || begin >= end) return;
+  const int used = used_splits(lo, pos, split_len, num_splits);
 
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
@@ -222,9 +317,13 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
       sum += s_sum[w][h] * weight;
       value += s_acc[w][h][d] * weight;
     }
-    store_decode_result<T, kHeadDim>(out, partial_out, partial_ml, q_row, seq, kv_head * group + h, split,
-                                     num_heads, num_splits, d, sum > 0.0f ? value / sum : 0.0f, max_all, sum);
+    store_decode_result<T, kHeadDim>(out, partial_out, partial_ml, q_row, seq, kv_head * group + h, split, num_heads,
+                                     num_splits, used, d, sum > 0.0f ? value / sum : 0.0f, max_all, sum);
   }
+  if (used == 1) return;
+  merge_splits_if_last<T, kHeadDim, kDecodeThreads>(out, partial_out, partial_ml, counters,
+                                                    reinterpret_cast<int*>(&s_max[0][0]), q_row, seq, kv_head, group,
+                                                    num_heads, num_kv_heads, num_splits, used);
 }
 
 // Tensor-core decode (GQA 3-8, and every group at the small head dims): one CTA per
@@ -247,7 +346,7 @@ constexpr size_t gqa_decode_smem_bytes() {
   return static_cast<size_t>(kGqaWarps) * kGqaStages * 2 * kGqaTileN * kHeadDim * 2;
 }
 
-// out, q, k_cache, v_cache, partial_out, partial_ml, split ranges: as paged_decode_kernel.
+// out, q, k_cache, v_cache, partial_out, partial_ml, counters, split ranges: as paged_decode_kernel.
 // grid: (num_seqs, num_kv_heads, num_splits); block: kGqaWarps * 32 threads; dynamic shared
 // memory: gqa_decode_smem_bytes<kHeadDim>() (per warp kGqaStages stages of a K and a V tile,
 // reused for the warp's partial state at the end). group <= 8.
@@ -259,7 +358,7 @@ __global__ void __launch_bounds__(kGqaWarps * 32, 2)
                             const int32_t* __restrict__ query_start, const int32_t* __restrict__ context_lens,
                             int num_heads, int num_kv_heads, int group, int block_shift, float scale_log2,
                             int sliding_window, int split_len, int num_splits, float* __restrict__ partial_out,
-                            float* __restrict__ partial_ml) {
+                            float* __restrict__ partial_ml, unsigned* __restrict__ counters) {
   constexpr int kThreads = kGqaWarps * 32;
   constexpr int kChunks = kHeadDim / 8;  // 16-byte chunks per row
   constexpr int kTileElems = kGqaTileN * kHeadDim;
@@ -274,24 +373,27 @@ __global__ void __launch_bounds__(kGqaWarps * 32, 2)
   static_assert(sizeof(T) == 2, "bf16 or fp16");
   const float kNegInf = -__int_as_float(0x7f800000);
 
-  launch_dependent_grids();  // the split combine (launch_pdl) may get resident meanwhile
+  launch_dependent_grids();
   const int seq = blockIdx.x;
   const int kv_head = blockIdx.y;
   const int split = blockIdx.z;
+  // Step inputs, and the block-table entries of the first stages, before the wait; q and the
+  // caches after it.
   const int q_row = query_start[seq];
-  if (query_start[seq + 1] - q_row != 1) return;
+  const int q_end = query_start[seq + 1];
   const int pos = context_lens[seq] - 1;
   const int lo = sliding_window > 0 ? max(0, pos - sliding_window + 1) : 0;
   const int begin = lo + split * split_len;
   const int end = min(pos + 1, begin + split_len);
-  if (begin >= end) return;  // the combine kernel reads only the splits that hold slots
+  // Not a decode, or a split past the context (the merge counts only the splits that hold slots).
+  const bool active = q_end - q_row == 1 && begin < end;
 
   extern __shared__ uint4 smem_raw[];
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
   T* s_stages = reinterpret_cast<T*>(smem_raw) + warp * kGqaStages * kStageElems;
 
-  const int num_tiles = (end - begin + kGqaTileN - 1) / kGqaTileN;
+  const int num_tiles = active ? (end - begin + kGqaTileN - 1) / kGqaTileN : 0;
   const int my_tiles = num_tiles > warp ? (num_tiles - warp + kGqaWarps - 1) / kGqaWarps : 0;
   const int32_t* block_table = block_tables + static_cast<int64_t>(seq) * max_blocks_per_seq;
   const int last_block = (end - 1) >> block_shift;
@@ -331,13 +433,15 @@ __global__ void __launch_bounds__(kGqaWarps * 32, 2)
     cp_async_commit();
   };
 
-  int32_t next_entry = table_entry(0);
+  int32_t entries[kGqaStages];
 #pragma unroll
-  for (int s = 0; s < kGqaStages - 1; ++s) {
-    const int32_t entry = next_entry;
-    next_entry = table_entry(s + 1);
-    load_tile(s, entry);
-  }
+  for (int s = 0; s < kGqaStages; ++s) entries[s] = table_entry(s);
+  wait_for_prior_grid();
+  if (!active) return;
+  const int used = used_splits(lo, pos, split_len, num_splits);
+#pragma unroll
+  for (int s = 0; s < kGqaStages - 1; ++s) load_tile(s, entries[s]);
+  int32_t next_entry = entries[kGqaStages - 1];
 
   // A fragments of Q straight from global memory: this thread's row is query head g of the
   // group (zero past the group), columns 2t, 2t + 1 (a0) and 2t + 8, 2t + 9 (a2) of each k16
@@ -492,64 +596,12 @@ __global__ void __launch_bounds__(kGqaWarps * 32, 2)
       sum += state[8 * kHeadDim + 8 + h] * weight;
       value += state[h * kHeadDim + d] * weight;
     }
-    store_decode_result<T, kHeadDim>(out, partial_out, partial_ml, q_row, seq, kv_head * group + h, split,
-                                     num_heads, num_splits, d, sum > 0.0f ? value / sum : 0.0f, max_all, sum);
+    store_decode_result<T, kHeadDim>(out, partial_out, partial_ml, q_row, seq, kv_head * group + h, split, num_heads,
+                                     num_splits, used, d, sum > 0.0f ? value / sum : 0.0f, max_all, sum);
   }
-}
-
-// Combines the splits of each decode (sequence, query head): weights sum_k * 2^(max_k - max).
-// out: [num_tokens, num_heads, kHeadDim]; partial_*: as paged_decode_kernel.
-// grid: (num_seqs, num_heads); block: kCombineThreads<kHeadDim>. Launched by launch_pdl
-// after the decode kernel: every CTA waits for it first (so this grid finishing implies the
-// decode finished, for whatever the stream runs next), then lets the next kernel get resident.
-// The splits' (max, sum) pairs are loaded at once, one per thread, and their weights staged in
-// shared memory, so the loads of the out rows are independent: a few memory latencies in all,
-// not two per split.
-template <int kHeadDim>
-inline constexpr int kCombineThreads = kHeadDim < kMaxDecodeSplits ? kMaxDecodeSplits : kHeadDim;
-
-template <class T, int kHeadDim>
-__global__ void __launch_bounds__(kCombineThreads<kHeadDim>)
-    paged_decode_combine_kernel(T* __restrict__ out, const float* __restrict__ partial_out,
-                                const float* __restrict__ partial_ml, const int32_t* __restrict__ query_start,
-                                const int32_t* __restrict__ context_lens, int num_heads, int sliding_window,
-                                int split_len, int num_splits) {
-  static_assert(kCombineThreads<kHeadDim> % 32 == 0 && kCombineThreads<kHeadDim> >= kMaxDecodeSplits);
-  __shared__ float s_weight[kMaxDecodeSplits];
-  __shared__ float s_warp_max[kCombineThreads<kHeadDim> / 32];
-  const float kNegInf = -__int_as_float(0x7f800000);
-  wait_for_prior_grid();
-  launch_dependent_grids();
-  const int seq = blockIdx.x;
-  const int head = blockIdx.y;
-  const int q_row = query_start[seq];
-  if (query_start[seq + 1] - q_row != 1) return;
-  const int pos = context_lens[seq] - 1;
-  const int lo = sliding_window > 0 ? max(0, pos - sliding_window + 1) : 0;
-  const int used = min(num_splits, (pos - lo + split_len) / split_len);
-  const int64_t row0 = (static_cast<int64_t>(seq) * num_heads + head) * num_splits;
-  const int t = threadIdx.x;
-
-  float split_max = kNegInf, split_sum = 0.0f;
-  if (t < used) {
-    split_max = partial_ml[2 * (row0 + t)];
-    split_sum = partial_ml[2 * (row0 + t) + 1];
-  }
-  float max_all = split_max;
-#pragma unroll
-  for (int offset = 16; offset > 0; offset >>= 1) max_all = fmaxf(max_all, __shfl_xor_sync(0xffffffffu, max_all, offset));
-  if ((t & 31) == 0) s_warp_max[t >> 5] = max_all;
-  __syncthreads();
-#pragma unroll
-  for (int w = 0; w < kCombineThreads<kHeadDim> / 32; ++w) max_all = fmaxf(max_all, s_warp_max[w]);
-  const float weight = t < used ? split_sum * exp2f(split_max - max_all) : 0.0f;
-  if (t < kMaxDecodeSplits) s_weight[t] = weight;
-  const float sum = block_sum(weight);  // its barriers also publish s_weight
-  if (t >= kHeadDim) return;
-  float value = 0.0f;
-#pragma unroll 8
-  for (int k = 0; k < used; ++k) value += s_weight[k] * partial_out[(row0 + k) * kHeadDim + t];
-  out[(static_cast<int64_t>(q_row) * num_heads + head) * kHeadDim + t] = from_float<T>(sum > 0.0f ? value / sum : 0.0f);
+  if (used == 1) return;
+  merge_splits_if_last<T, kHeadDim, kThreads>(out, partial_out, partial_ml, counters, reinterpret_cast<int*>(smem_raw),
+                                              q_row, seq, kv_head, group, num_heads, num_kv_heads, num_splits, used);
 }
 
 }  // namespace strata::cuda::paged

@@ -374,6 +374,8 @@ DecodeResult run_decode(const Options& o, const DecodeCase& c, cudaStream_t stre
   check(fill_uniform(v_cache.get(), pool_elems, o.dtype, -1.0f, 1.0f, seed + 2, stream));
   check(fill_uniform(q.get(), c.q_bytes / es, o.dtype, -1.0f, 1.0f, seed + 3, stream));
   check(cudaMemsetAsync(out.get(), 0xFF, c.q_bytes, stream), "cudaMemsetAsync");  // NaN in bf16 and f16
+  check(cuda::paged_attention_clear_workspace(workspace.get(), workspace.size_bytes(), stream),
+        "paged_attention_clear_workspace");
 
   // block_tables of set s: [batch, blocks_per_seq], rows of a shuffled pool.
   const DeviceBuffer block_tables =

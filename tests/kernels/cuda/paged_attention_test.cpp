@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <numeric>
 #include <sstream>
@@ -129,16 +130,29 @@ class PagedAttentionCuda : public CudaKernelTest {
     STRATA_ASSERT_CUDA(d_tables.upload(block_tables));
     STRATA_ASSERT_CUDA(d_query_start.upload(query_start));
     STRATA_ASSERT_CUDA(d_context_lens.upload(context_lens));
-    STRATA_ASSERT_CUDA(d_out.poison());
+    // Partials poisoned, counters cleared once: the split merge must read only what this
+    // launch wrote, and leave the counters zero for the second launch.
     STRATA_ASSERT_CUDA(d_workspace.poison());
-    STRATA_ASSERT_LAUNCH(cuda::paged_attention(
-        d_out.get(), d_q.get(), q_stride, d_k.get(), d_v.get(), d_tables.as<int32_t>(), max_blocks_per_seq,
-        d_query_start.as<int32_t>(), d_context_lens.as<int32_t>(), num_seqs, num_tokens, max_query_len, max_context_len,
-        s.num_heads, s.num_kv_heads, head_dim, s.block_size, scale, s.sliding_window,
-        workspace_kind == Workspace::kNone ? nullptr : d_workspace.get(), workspace_bytes, dtype(), stream_));
+    STRATA_ASSERT_CUDA(cuda::paged_attention_clear_workspace(d_workspace.get(), workspace_bytes, stream_));
+    auto launch = [&] {
+      return cuda::paged_attention(
+          d_out.get(), d_q.get(), q_stride, d_k.get(), d_v.get(), d_tables.as<int32_t>(), max_blocks_per_seq,
+          d_query_start.as<int32_t>(), d_context_lens.as<int32_t>(), num_seqs, num_tokens, max_query_len,
+          max_context_len, s.num_heads, s.num_kv_heads, head_dim, s.block_size, scale, s.sliding_window,
+          workspace_kind == Workspace::kNone ? nullptr : d_workspace.get(), workspace_bytes, dtype(), stream_);
+    };
+    STRATA_ASSERT_CUDA(d_out.poison());
+    STRATA_ASSERT_LAUNCH(launch());
     STRATA_ASSERT_CUDA(cudaStreamSynchronize(stream_));
-
     const std::vector<float> actual = fetch(d_out);
+    STRATA_ASSERT_CUDA(d_out.poison());
+    STRATA_ASSERT_LAUNCH(launch());
+    STRATA_ASSERT_CUDA(cudaStreamSynchronize(stream_));
+    const std::vector<float> again = fetch(d_out);
+    size_t differ = 0;
+    for (size_t i = 0; i < actual.size(); ++i) differ += std::memcmp(&actual[i], &again[i], sizeof(float)) != 0;
+    EXPECT_EQ(differ, 0u) << "a second launch on the same workspace differs in " << differ << " outputs";
+
     const test::Tolerance tol = attention_tolerance(dtype());
     size_t bad = 0, first_bad = 0, worst = 0;
     float worst_diff = 0.0f;
