@@ -29,14 +29,14 @@ using paged::prefill_smem_bytes;
 
 // Decode splits of the SIMT kernel: enough (sequence, query head, split) rows to fill the GPU
 // several times over (4096 rows = 512..4096 CTAs for GQA 8..1, against 132 SMs), no split
-// shorter than kMinSplitLen slots (a split must amortize its share of the combine), and at
+// shorter than kMinSplitLen slots (a split must amortize its share of the merge), and at
 // most kMaxSplits. The rows are then under 2 * kTargetRows, which bounds the workspace.
 constexpr int kTargetRows = 4096;
 constexpr int kMinSplitLen = 256;
 constexpr int kMaxSplits = paged::kMaxDecodeSplits;
 // Splits of the tensor-core decode: its CTAs stream 2 x 16 KiB per warp, 4 warps, two CTAs
 // per SM, so one wave of 2 x 132 CTAs keeps an H100/H200 at full memory bandwidth; more CTAs
-// only add waves and partials to combine. Same kMaxSplits and row bound; splits may be as short
+// only add waves and partials to merge. Same kMaxSplits and row bound; splits may be as short
 // as one tile per warp (kDecodeSplitUnit), so that a short context of one sequence (batch-1
 // decode at 1K) still spreads over many SMs instead of queueing its tiles on a few warps.
 constexpr int kTargetCtas = 2 * 132;
