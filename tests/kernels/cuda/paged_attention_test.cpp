@@ -30,7 +30,9 @@ struct AttentionShape {
   std::vector<SeqShape> seqs;
 };
 
-enum class Workspace { kAsSized, kNone };
+// The decode workspace: as paged_attention_workspace_bytes sizes it, a third of that (fewer
+// splits), 1 KiB (less than the split counters: unsplit), or none.
+enum class Workspace { kAsSized, kThird, kTiny, kNone };
 
 std::string describe(const AttentionShape& s) {
   std::ostringstream os;
@@ -113,10 +115,11 @@ class PagedAttentionCuda : public CudaKernelTest {
                          max_blocks_per_seq, query_start.data(), context_lens.data(), num_seqs, s.num_heads,
                          s.num_kv_heads, head_dim, s.block_size, scale, s.sliding_window);
 
-    const size_t workspace_bytes =
-        workspace_kind == Workspace::kNone
-            ? 0
-            : cuda::paged_attention_workspace_bytes(num_tokens, s.num_heads, head_dim, max_context_len);
+    const size_t sized = cuda::paged_attention_workspace_bytes(num_tokens, s.num_heads, head_dim, max_context_len);
+    const size_t workspace_bytes = workspace_kind == Workspace::kAsSized ? sized
+                                   : workspace_kind == Workspace::kThird ? sized / 3 / 16 * 16
+                                   : workspace_kind == Workspace::kTiny  ? 1024
+                                                                         : 0;
     DeviceBuffer d_q = test::to_device(q, dtype());
     DeviceBuffer d_k = test::to_device(k_cache, dtype());
     DeviceBuffer d_v = test::to_device(v_cache, dtype());
@@ -240,6 +243,15 @@ TEST_P(PagedAttentionCuda, TensorCoreDecodeSharesSplitsAmongWarps) {
 TEST_P(PagedAttentionCuda, DecodesRunUnsplitWithoutWorkspace) {
   STRATA_SEEDED_RNG(rng);
   check(rng, {8, 2, 128, 16, 0, 0, {{1, 3000}, {1, 700}}}, Workspace::kNone);
+  if (HasFatalFailure()) return;
+  check(rng, {8, 4, 128, 16, 0, 0, {{1, 3000}, {1, 700}}}, Workspace::kTiny);
+}
+
+TEST_P(PagedAttentionCuda, SmallerWorkspaceTakesFewerSplits) {
+  STRATA_SEEDED_RNG(rng);
+  check(rng, {8, 2, 128, 16, 0, 0, {{1, 3000}, {1, 700}}}, Workspace::kThird);
+  if (HasFatalFailure()) return;
+  check(rng, {32, 8, 128, 16, 0, 0, {{1, 5000}}}, Workspace::kThird);
 }
 
 TEST_P(PagedAttentionCuda, PrefillMatchesCpuTwin) {
