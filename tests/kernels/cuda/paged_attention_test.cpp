@@ -256,7 +256,7 @@ TEST_P(PagedAttentionCuda, SmallerWorkspaceTakesFewerSplits) {
 
 TEST_P(PagedAttentionCuda, PrefillMatchesCpuTwin) {
   STRATA_SEEDED_RNG(rng);
-  // Whole prompts, lengths 1..300 (not multiples of the 64-row and 64-slot tiles).
+  // Whole prompts, lengths 1..300 (not multiples of the 128-row or the 64- and 128-slot tiles).
   std::vector<SeqShape> edges = {{2, 2}, {63, 63}, {65, 65}, {300, 300}};
   check(rng, {8, 8, 64, 16, 0, 0, concat(edges, chunks(rng, 4, 300, 0))});
   if (HasFatalFailure()) return;
