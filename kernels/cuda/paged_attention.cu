@@ -109,6 +109,16 @@ struct Args {
   size_t workspace_bytes;
 };
 
+// Lets `kernel` take `bytes` of dynamic shared memory (above the 48 KiB default) with the
+// largest carveout, so two CTAs fit an SM; set on every launch because the attributes are per
+// device.
+template <class Kernel>
+cudaError_t allow_shared_memory(Kernel* kernel, size_t bytes) {
+  const cudaError_t attr = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+  if (attr != cudaSuccess) return attr;
+  return cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared);
+}
+
 // The 128-row tensor-core prefill over the sequences with two or more new tokens.
 template <class T, int kHeadDim>
 LaunchStatus launch_prefill(const Args& a, DType dtype, ShapeArgs shape, cudaStream_t stream) {
@@ -120,13 +130,7 @@ LaunchStatus launch_prefill(const Args& a, DType dtype, ShapeArgs shape, cudaStr
   if (row_tiles > 65535) return invalid_argument(kKernel, dtype, shape, "more than 65535 row tiles");
   constexpr size_t kSmem = prefill_smem_bytes<kHeadDim>();
   auto* kernel = paged_prefill_kernel<T, kHeadDim>;
-  // Above the 48 KiB default, and the largest carveout so two CTAs fit an SM; set on every
-  // launch because the attributes are per device.
-  cudaError_t attr = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
-  if (attr == cudaSuccess) {
-    attr = cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared);
-  }
-  if (attr != cudaSuccess) return check_launch(kKernel, dtype, shape);
+  if (allow_shared_memory(kernel, kSmem) != cudaSuccess) return check_launch(kKernel, dtype, shape);
   const dim3 grid(static_cast<unsigned>(a.num_seqs), static_cast<unsigned>(a.num_kv_heads),
                   static_cast<unsigned>(row_tiles));
   kernel<<<grid, kPrefillWarps * 32, kSmem, stream>>>(
@@ -165,13 +169,7 @@ LaunchStatus launch_decode_gqa(const Args& a, const Splits& sp, DType dtype, Sha
   constexpr const char* kKernel = "paged_decode_gqa_kernel";
   constexpr size_t kSmem = gqa_decode_smem_bytes<kHeadDim>();
   auto* kernel = paged_decode_gqa_kernel<T, kHeadDim>;
-  // Above the 48 KiB default, and the largest carveout so two CTAs fit an SM; set on every
-  // launch because the attributes are per device.
-  cudaError_t attr = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
-  if (attr == cudaSuccess) {
-    attr = cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared);
-  }
-  if (attr != cudaSuccess) return check_launch(kKernel, dtype, shape);
+  if (allow_shared_memory(kernel, kSmem) != cudaSuccess) return check_launch(kKernel, dtype, shape);
   const int group = a.num_heads / a.num_kv_heads;
   const dim3 grid(static_cast<unsigned>(a.num_seqs), static_cast<unsigned>(a.num_kv_heads),
                   static_cast<unsigned>(sp.num_splits));
