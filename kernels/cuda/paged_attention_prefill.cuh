@@ -16,12 +16,13 @@ namespace strata::cuda::paged {
 // A CTA: 4 warps x 32 query rows (two m16 tiles per warp) against double-buffered K/V tiles of
 // kPrefillBlockN slots: 64 at head_dim 128 (4 warps keep the O accumulators of 32 rows x 128
 // dims, 128 fp32 per thread, in registers, two CTAs per SM at 96 KiB of shared memory each),
-// 128 at the smaller head dims, whose O leaves room for S of 32 x 128. These are the K/V blocks
-// of FlashAttention-2 (128 x 128 up to head_dim 64, 128 x 64 at 128 on sm90, as torch builds
-// it), walked in its order (the last block first): the bf16 rounding of P depends on the row
-// max seen so far, and with FlashAttention's blocks and order the test checkpoints' logits
-// (head_dim 16, 32) came 5x closer to transformers' bf16 run on an H200 (mean relative L2
-// 0.0007 instead of 0.0033; that run's sdpa took cuDNN's attention, sdpa_backends.py).
+// 128 at the smaller head dims, whose O leaves room for S of 32 x 128. The bf16 rounding of P
+// depends on the row max seen so far, so on the K/V blocks and their order: up to head_dim 64
+// these are the 128-slot blocks of cuDNN's attention, which transformers' sdpa takes on an
+// H200 (sdpa_backends.py), walked in its order, the first block first. On random inputs
+// (tests/bench/attention_vs_flash.py, head_dim 64) an fp32 model of this blocking and order
+// lands on cuDNN's output bit for bit at 1189 of 1200 rows, on strata's old last-first order
+// (FlashAttention-2's direction) at 513: every row that sees more than one block differed.
 inline constexpr int kPrefillWarps = 4;
 inline constexpr int kPrefillWarpRows = 32;
 inline constexpr int kPrefillBlockM = kPrefillWarps * kPrefillWarpRows;
@@ -157,8 +158,8 @@ __global__ void __launch_bounds__(kPrefillWarps * 32, 2)
     }
   };
 
-  // Tiles are walked from the last (the diagonal) to the first, as FlashAttention-2 does.
-  load_kv_tile(kv_begin + (num_kv_tiles - 1) * kBlockN, 0);
+  // Tiles are walked from the first to the last (the diagonal), as cuDNN's attention does.
+  load_kv_tile(kv_begin, 0);
   cp_async_commit();  // with the Q tile
 
   // This thread's rows: in m tile m, a = lane / 4 and b = a + 8 (mma accumulator layout).
@@ -212,11 +213,11 @@ __global__ void __launch_bounds__(kPrefillWarps * 32, 2)
 
   T* warp_q = s_q + warp_row0 * kHeadDim;  // read only by this warp
   for (int tile = 0; tile < num_kv_tiles; ++tile) {
-    const int n0 = kv_begin + (num_kv_tiles - 1 - tile) * kBlockN;
+    const int n0 = kv_begin + tile * kBlockN;
     cp_async_wait<0>();
     __syncthreads();  // tile's copy visible to all; every warp is done with the other stage
     if (tile + 1 < num_kv_tiles) {
-      load_kv_tile(n0 - kBlockN, (tile + 1) & 1);
+      load_kv_tile(n0 + kBlockN, (tile + 1) & 1);
       cp_async_commit();
     }
     if (n0 > warp_max_pos || n0 + kBlockN - 1 < warp_min_lo) continue;
