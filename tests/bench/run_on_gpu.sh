@@ -5,10 +5,11 @@
 #
 # On the build machine (no GPU needed), from the repository root:
 #   flock /tmp/strata-build.lock ninja -C build strata strata_cuda_kernels_tests strata_cuda_tests strata_bench_ceilings strata_bench_model \
-#     strata_bench_attention strata_engine_tests
+#     strata_bench_attention strata_engine_tests strata_attention_io
 #   rm -rf .bundle/gpu .bundle/gpu.tgz && scripts/bundle.sh .bundle/gpu build/bin/strata \
 #     build/tests/strata_cuda_kernels_tests build/tests/strata_cuda_tests build/tests/bench/strata_bench_ceilings \
-#     build/tests/bench/strata_bench_model build/tests/bench/strata_bench_attention build/tests/strata_engine_tests
+#     build/tests/bench/strata_bench_model build/tests/bench/strata_bench_attention build/tests/strata_engine_tests \
+#     build/tests/bench/strata_attention_io
 #   strip --strip-debug .bundle/gpu/bin/* .bundle/gpu/lib/* && tar czf .bundle/gpu.tgz -C .bundle gpu
 # (RelWithDebInfo binaries make a bundle of about 160 MB, 70 MB stripped, 24 MB as .tgz: carry
 # the .tgz where what travels is limited.) On the GPU machine, from the repository root:
@@ -112,6 +113,10 @@ if [[ -x $bundle/bin/strata_bench_attention ]]; then
   if [[ -s $logs/attention_bench.json && -s $logs/sdpa_bench.json ]]; then
     step compare_attention python3 tests/bench/compare_attention.py "$logs/attention_bench.json" "$logs/sdpa_bench.json"
   fi
+fi
+# Prefill attention bit for bit against torch's FlashAttention-2 and cuDNN on random inputs.
+if [[ -x $bundle/bin/strata_attention_io ]]; then
+  step attention_vs_flash python3 tests/bench/attention_vs_flash.py "$bundle/bin/strata_attention_io"
 fi
 # Serving through `strata serve` on the GPU: the default model (readable, deterministic greedy
 # chat), then the Llama-3-8B shape with dummy weights at concurrency 64 and 256, 1,024 input /
