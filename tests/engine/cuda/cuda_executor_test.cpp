@@ -269,6 +269,15 @@ TEST_P(CudaExecutorTest, LogitsAgreeWithTransformersBf16) {
   auto agreement = [&](Feed feed) {
     std::mt19937_64 rng(7);
     const auto got = teacher_forced(*gpu, make_sequences(tokens, rng), vocab, feed);
+    // STRATA_LOGITS_DUMP=DIR keeps the whole-sequence logits, in the reference's layout, for
+    // tests/engine/cuda/numerics_probe.py --strata.
+    const char* dump_dir = std::getenv("STRATA_LOGITS_DUMP");
+    if (feed == Feed::kWholeSequences && dump_dir != nullptr && *dump_dir != '\0') {
+      std::ofstream dump(fs::path(dump_dir) / (name + ".strata.f32"), std::ios::binary);
+      for (const auto& rows : got)
+        dump.write(reinterpret_cast<const char*>(rows.data()), static_cast<std::streamsize>(rows.size() * 4));
+      EXPECT_TRUE(dump.good()) << "cannot write " << name << ".strata.f32 in " << dump_dir;
+    }
     Agreement a;
     EXPECT_EQ(got.size(), tokens.size());
     if (got.size() != tokens.size()) return a;
