@@ -34,6 +34,16 @@ def sdpa(q, k, v, backend):
     return out[0].transpose(0, 1).contiguous()
 
 
+def strata_attention(binary, q, k, v, tmp):
+    """strata_attention_io on q [L, heads, head_dim], k and v [L, kv_heads, head_dim] (bf16, on
+    the GPU): its output, same shape as q, on the GPU. tmp: a folder for the files."""
+    src, dst = os.path.join(tmp, "in.bin"), os.path.join(tmp, "out.bin")
+    torch.cat([q.flatten(), k.flatten(), v.flatten()]).view(torch.int16).cpu().numpy().tofile(src)
+    length, heads, head_dim = q.shape
+    subprocess.run([binary, str(length), str(heads), str(k.shape[1]), str(head_dim), src, dst], check=True)
+    return torch.from_file(dst, size=q.numel(), dtype=torch.int16).view(torch.bfloat16).view(q.shape).cuda()
+
+
 def main():
     args = sys.argv[1:]
     dump = None
@@ -61,12 +71,8 @@ def main():
             if dump:
                 for name, t in (("q", q), ("k", k), ("v", v), *refs.items()):
                     t.view(torch.int16).cpu().numpy().tofile(os.path.join(dump, f"{tag}.{name}.bf16"))
-            src = os.path.join(tmp, "in.bin")
-            torch.cat([q.flatten(), k.flatten(), v.flatten()]).view(torch.int16).cpu().numpy().tofile(src)
             for binary in binaries:
-                dst = os.path.join(tmp, "out.bin")
-                subprocess.run([binary, str(length), str(heads), str(kv_heads), str(head_dim), src, dst], check=True)
-                got = torch.from_file(dst, size=q.numel(), dtype=torch.int16).view(torch.bfloat16).view(q.shape).cuda()
+                got = strata_attention(binary, q, k, v, tmp)
                 if dump:
                     got.view(torch.int16).cpu().numpy().tofile(os.path.join(dump, f"{tag}.{os.path.basename(binary)}.bf16"))
                 for label, ref in refs.items():

@@ -10,17 +10,17 @@ transformers', this tells whether the attention kernel is where the first differ
 usage: attention_on_model.py STRATA_ATTENTION_IO MODEL_DIR
 """
 import os
-import subprocess
 import sys
 import tempfile
 
-import numpy as np
 import torch
 import transformers
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers_logits import test_sequences
 
-LENGTHS = (37, 90, 150)  # as transformers_logits.py
-SEED = 20261201
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
+from attention_vs_flash import strata_attention  # noqa: E402
+
 
 
 def main():
@@ -29,9 +29,7 @@ def main():
     binary, model_dir = sys.argv[1:]
     model = transformers.AutoModelForCausalLM.from_pretrained(
         model_dir, dtype=torch.bfloat16, attn_implementation="sdpa").cuda().eval()
-    config = model.config
-    rng = np.random.RandomState(SEED)
-    sequences = [rng.randint(0, config.vocab_size, size=min(n, 256)).tolist() for n in LENGTHS]
+    sequences = test_sequences(model.config)
     captured = []
     sdpa = ALL_ATTENTION_FUNCTIONS["sdpa"]
 
@@ -49,11 +47,8 @@ def main():
             captured.clear()
             model(torch.tensor([ids], device="cuda"))
             for layer, q, k, v, ref in captured:
-                length, heads, head_dim = q.shape
-                src, dst = os.path.join(tmp, "in.bin"), os.path.join(tmp, "out.bin")
-                torch.cat([q.flatten(), k.flatten(), v.flatten()]).view(torch.int16).cpu().numpy().tofile(src)
-                subprocess.run([binary, str(length), str(heads), str(k.shape[1]), str(head_dim), src, dst], check=True)
-                got = torch.from_file(dst, size=q.numel(), dtype=torch.int16).view(torch.bfloat16).view(q.shape).cuda()
+                length = q.shape[0]
+                got = strata_attention(binary, q, k, v, tmp)
                 same = (got.view(torch.int16) == ref.view(torch.int16)).all(dim=-1)
                 bad = [(int(t), int(h)) for t, h in (~same).nonzero().tolist()]
                 diff = (got.float() - ref.float()).abs().max().item()

@@ -32,9 +32,8 @@ import torch.nn.functional as F
 import transformers
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from transformers.models.llama import modeling_llama
+from transformers_logits import test_sequences
 
-LENGTHS = (37, 90, 150)  # as transformers_logits.py
-SEED = 20261201
 
 
 def fuse_qkv(model):
@@ -135,9 +134,7 @@ def main():
     parser.add_argument("--strata")
     args = parser.parse_args()
     config = transformers.AutoConfig.from_pretrained(args.model)
-    rng = np.random.RandomState(SEED)
-    cap = min(config.max_position_embeddings, 256)
-    sequences = [rng.randint(0, config.vocab_size, size=min(n, cap)).tolist() for n in LENGTHS]
+    sequences = test_sequences(config)
 
     def run(choices=()):
         model = transformers.AutoModelForCausalLM.from_pretrained(
@@ -205,7 +202,7 @@ def main():
         line("strata", strata)
         same = (rel_rows(strata, reference) == 0).tolist()
         start = 0
-        for n in LENGTHS:
+        for n in (len(ids) for ids in sequences):
             row = same[start:start + n]
             first = row.index(False) if False in row else n
             print(f"  sequence of {n}: strata identical to the reference at {sum(row)} positions, first differs at {first}")

@@ -19,9 +19,8 @@ import numpy as np
 import torch
 import transformers
 from torch.nn.attention import SDPBackend, sdpa_kernel
+from transformers_logits import test_sequences
 
-LENGTHS = (37, 90, 150)  # as transformers_logits.py
-SEED = 20261201
 
 
 def main():
@@ -33,9 +32,7 @@ def main():
     model = transformers.AutoModelForCausalLM.from_pretrained(
         args.model, dtype=torch.bfloat16, attn_implementation="sdpa").cuda().eval()
     config = model.config
-    rng = np.random.RandomState(SEED)
-    cap = min(config.max_position_embeddings, 256)
-    sequences = [rng.randint(0, config.vocab_size, size=min(n, cap)).tolist() for n in LENGTHS]
+    sequences = test_sequences(config)
 
     def logits(backend=None):
         rows = []

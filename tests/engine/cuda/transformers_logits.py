@@ -26,6 +26,13 @@ LENGTHS = (37, 90, 150)  # as the CPU-reference test, capped at max_position_emb
 SEED = 20261201
 
 
+def test_sequences(config):
+    """The fixed random token sequences every script here feeds (LENGTHS, capped)."""
+    rng = np.random.RandomState(SEED)
+    cap = min(config.max_position_embeddings, 256)
+    return [rng.randint(0, config.vocab_size, size=min(n, cap)).tolist() for n in LENGTHS]
+
+
 def relative_l2(a, b):
     return float(torch.linalg.vector_norm(a - b) / torch.clamp(torch.linalg.vector_norm(b), min=1e-30))
 
@@ -48,9 +55,7 @@ def main():
         name = os.path.basename(os.path.normpath(model_dir))
         config = transformers.AutoConfig.from_pretrained(model_dir)
         vocab = config.vocab_size
-        rng = np.random.RandomState(SEED)
-        cap = min(config.max_position_embeddings, 256)
-        sequences = [rng.randint(0, vocab, size=min(n, cap)).tolist() for n in LENGTHS]
+        sequences = test_sequences(config)
         bf16 = transformers.AutoModelForCausalLM.from_pretrained(
             model_dir, dtype=torch.bfloat16, attn_implementation="sdpa").cuda().eval()
         fp32 = transformers.AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).cuda().eval()
