@@ -6,8 +6,12 @@ captures every layer's query, key and value (after RoPE) and attention output, r
 strata_attention_io on the same q, k, v, and prints per layer how many (token, head) rows are
 bitwise identical, and the differing ones. Where strata's whole-model logits drift from
 transformers', this tells whether the attention kernel is where the first difference enters.
+Several builds of strata_attention_io (variants of a rounding choice) are each held against the
+same reference. --dump DIR keeps each (sequence, layer)'s input file (strata_attention_io's
+format, named s{sequence}_l{layer}_{L}_{heads}_{kv_heads}_{head_dim}.in.bin) for
+strata_mma_probe, and transformers' output beside it (.ref.bin, bf16 [L, heads, head_dim]).
 
-usage: attention_on_model.py STRATA_ATTENTION_IO MODEL_DIR
+usage: attention_on_model.py [--dump DIR] MODEL_DIR STRATA_ATTENTION_IO...
 """
 import os
 import sys
@@ -24,9 +28,14 @@ from attention_vs_flash import strata_attention  # noqa: E402
 
 
 def main():
-    if len(sys.argv) != 3:
+    args = sys.argv[1:]
+    dump = None
+    if args[:1] == ["--dump"]:
+        dump, args = args[1], args[2:]
+        os.makedirs(dump, exist_ok=True)
+    if len(args) < 2:
         sys.exit(__doc__.strip().splitlines()[-1])
-    binary, model_dir = sys.argv[1:]
+    model_dir, binaries = args[0], args[1:]
     model = transformers.AutoModelForCausalLM.from_pretrained(
         model_dir, dtype=torch.bfloat16, attn_implementation="sdpa").cuda().eval()
     sequences = test_sequences(model.config)
@@ -41,22 +50,30 @@ def main():
 
     ALL_ATTENTION_FUNCTIONS["sdpa"] = capture
     print(f"{os.path.basename(os.path.normpath(model_dir))}: torch {torch.__version__}, {torch.cuda.get_device_name()}")
-    total = [0, 0]
+    totals = {binary: [0, 0] for binary in binaries}
     with tempfile.TemporaryDirectory() as tmp, torch.no_grad():
         for s, ids in enumerate(sequences):
             captured.clear()
             model(torch.tensor([ids], device="cuda"))
             for layer, q, k, v, ref in captured:
                 length = q.shape[0]
-                got = strata_attention(binary, q, k, v, tmp)
-                same = (got.view(torch.int16) == ref.view(torch.int16)).all(dim=-1)
-                bad = [(int(t), int(h)) for t, h in (~same).nonzero().tolist()]
-                diff = (got.float() - ref.float()).abs().max().item()
-                total[0] += int(same.sum())
-                total[1] += same.numel()
-                print(f"sequence {s} ({length}) layer {layer}: identical {int(same.sum())}/{same.numel()}, "
-                      f"max diff {diff:.2e}, differing (token, head) {bad[:8]}", flush=True)
-    print(f"all layers and sequences: identical {total[0]}/{total[1]} rows")
+                if dump:
+                    name = f"s{s}_l{layer}_{length}_{q.shape[1]}_{k.shape[1]}_{q.shape[2]}.in.bin"
+                    torch.cat([q.flatten(), k.flatten(), v.flatten()]).view(torch.int16).cpu().numpy().tofile(
+                        os.path.join(dump, name))
+                    ref.view(torch.int16).cpu().numpy().tofile(os.path.join(dump, name[:-len(".in.bin")] + ".ref.bin"))
+                for binary in binaries:
+                    got = strata_attention(binary, q, k, v, tmp)
+                    same = (got.view(torch.int16) == ref.view(torch.int16)).all(dim=-1)
+                    bad = [(int(t), int(h)) for t, h in (~same).nonzero().tolist()]
+                    diff = (got.float() - ref.float()).abs().max().item()
+                    totals[binary][0] += int(same.sum())
+                    totals[binary][1] += same.numel()
+                    print(f"{os.path.basename(binary)}: sequence {s} ({length}) layer {layer}: identical "
+                          f"{int(same.sum())}/{same.numel()}, max diff {diff:.2e}, differing (token, head) {bad[:8]}",
+                          flush=True)
+    for binary, (same, rows) in totals.items():
+        print(f"{os.path.basename(binary)}: all layers and sequences: identical {same}/{rows} rows")
     return 0
 
 
