@@ -43,6 +43,13 @@ __device__ __forceinline__ float exp2_approx(float x) {
   return y;
 }
 
+// 1/x on the SFU (x > 0 here: a row sum).
+__device__ __forceinline__ float rcp_approx(float x) {
+  float y;
+  asm("rcp.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
 // A CTA covers 128 query rows of one (sequence, kv head); a row is a (token, query head of this
 // kv head) pair, row = token * group + head_in_group, so the group's query heads share every
 // K/V tile (GQA). Token j of a sequence sits at slot p = context_len - n_new + j and attends to
@@ -364,11 +371,13 @@ __global__ void __launch_bounds__(kPrefillWarps * 32, 2)
   for (int m = 0; m < kMTiles; ++m) {
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
-      // The quad's four shares summed as (t0 + t2) + (t1 + t3), FlashAttention-2's order.
+      // The quad's four shares summed as (t0 + t1) + (t2 + t3) and the reciprocal by the SFU
+      // (rcp.approx), as cuDNN's attention does: each took rows of the default model's attention
+      // to cuDNN's bits that the other left (8,859 -> 8,862 and 8,861 of 8,864 rows).
       float sum = row_sum[m][half];
-      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
       sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-      const float inv_sum = sum > 0.0f ? 1.0f / sum : 0.0f;
+      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+      const float inv_sum = sum > 0.0f ? rcp_approx(sum) : 0.0f;
       const int r = m * 16 + quad_row + half * 8;
 #pragma unroll
       for (int d = 0; d < kDTiles; ++d) {
