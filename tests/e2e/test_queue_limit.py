@@ -38,7 +38,10 @@ def main():
         print(f"   {len(ok)} completed, {len(rejected)} got 429")
         assert len(ok) + len(rejected) == NUM_CLIENTS, [r for r in results if r[0] not in (200, 429)][:3]
         assert len(rejected) >= NUM_CLIENTS - 2 * 6, "the queue limit did not bite"
-        assert len(ok) >= 2 + 4, "fewer requests completed than run + wait slots"
+        # A request counts as waiting until a step admits it to a run slot, so when more than 4
+        # of the 50 reach the engine before its next step, only the 4 wait slots are sure to be
+        # taken (CI once saw 5 complete); later arrivals get in as slots free up.
+        assert len(ok) >= 4, "fewer requests completed than wait slots"
         for _, usage, _ in ok:
             assert usage["completion_tokens"] == max_tokens, usage
         for _, err, elapsed in rejected:
