@@ -34,22 +34,36 @@ def sdpa(q, k, v, backend):
     return out[0].transpose(0, 1).contiguous()
 
 
+def write_bf16(t, path):
+    """A bf16 tensor's raw bits to a file."""
+    t.contiguous().view(torch.int16).cpu().numpy().tofile(path)
+
+
+def write_attention_input(q, k, v, path):
+    """q, k, v one after the other: strata_attention_io's input file."""
+    write_bf16(torch.cat([q.flatten(), k.flatten(), v.flatten()]), path)
+
+
+def dump_option(args):
+    """Splits a leading `--dump DIR` off args (creating DIR): (DIR or None, the rest)."""
+    if args[:1] != ["--dump"]:
+        return None, args
+    os.makedirs(args[1], exist_ok=True)
+    return args[1], args[2:]
+
+
 def strata_attention(binary, q, k, v, tmp):
     """strata_attention_io on q [L, heads, head_dim], k and v [L, kv_heads, head_dim] (bf16, on
     the GPU): its output, same shape as q, on the GPU. tmp: a folder for the files."""
     src, dst = os.path.join(tmp, "in.bin"), os.path.join(tmp, "out.bin")
-    torch.cat([q.flatten(), k.flatten(), v.flatten()]).view(torch.int16).cpu().numpy().tofile(src)
+    write_attention_input(q, k, v, src)
     length, heads, head_dim = q.shape
     subprocess.run([binary, str(length), str(heads), str(k.shape[1]), str(head_dim), src, dst], check=True)
     return torch.from_file(dst, size=q.numel(), dtype=torch.int16).view(torch.bfloat16).view(q.shape).cuda()
 
 
 def main():
-    args = sys.argv[1:]
-    dump = None
-    if args[:1] == ["--dump"]:
-        dump, args = args[1], args[2:]
-        os.makedirs(dump, exist_ok=True)
+    dump, args = dump_option(sys.argv[1:])
     if not args:
         sys.exit(__doc__.strip().splitlines()[-1])
     binaries = args
@@ -70,11 +84,11 @@ def main():
             tag = f"{length}_{heads}_{kv_heads}_{head_dim}"
             if dump:
                 for name, t in (("q", q), ("k", k), ("v", v), *refs.items()):
-                    t.view(torch.int16).cpu().numpy().tofile(os.path.join(dump, f"{tag}.{name}.bf16"))
+                    write_bf16(t, os.path.join(dump, f"{tag}.{name}.bf16"))
             for binary in binaries:
                 got = strata_attention(binary, q, k, v, tmp)
                 if dump:
-                    got.view(torch.int16).cpu().numpy().tofile(os.path.join(dump, f"{tag}.{os.path.basename(binary)}.bf16"))
+                    write_bf16(got, os.path.join(dump, f"{tag}.{os.path.basename(binary)}.bf16"))
                 for label, ref in refs.items():
                     same = (got.view(torch.int16) == ref.view(torch.int16)).all(dim=-1)  # [L, heads]
                     bad_tokens = (~same).any(dim=-1).nonzero().flatten()

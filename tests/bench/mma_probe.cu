@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/core/dtype.h"
+
 namespace {
 
 constexpr int kMaxK = 2048;  // shared memory: 8 rows of K bf16
@@ -110,19 +112,6 @@ __global__ void __launch_bounds__(128) probe_kernel(const uint16_t* a_all, const
   }
 }
 
-float bf16_to_float(uint16_t bits) {
-  const uint32_t w = uint32_t(bits) << 16;
-  float f;
-  std::memcpy(&f, &w, 4);
-  return f;
-}
-
-uint16_t float_to_bf16(float f) {  // round to nearest even (no NaNs here)
-  uint32_t w;
-  std::memcpy(&w, &f, 4);
-  return uint16_t((w + 0x7FFFu + ((w >> 16) & 1u)) >> 16);
-}
-
 int round_up(int x, int m) { return (x + m - 1) / m * m; }
 
 struct Products {
@@ -199,7 +188,7 @@ int main(int argc, char** argv) {
     if (argc != 7) die("--random needs a seed");
     std::mt19937 gen(static_cast<unsigned>(std::atoi(argv[6])));
     std::normal_distribution<float> normal(0.0f, 1.0f);
-    for (auto& x : in) x = float_to_bf16(normal(gen));
+    for (auto& x : in) x = strata::f32_to_bf16(normal(gen));
   } else {
     std::ifstream file(argv[5], std::ios::binary);
     if (!file.read(reinterpret_cast<char*>(in.data()), std::streamsize(in.size() * 2))) {
@@ -232,8 +221,8 @@ int main(int argc, char** argv) {
       for (int j = 0; j <= i; ++j) {
         double dot = 0.0;
         for (int d = 0; d < head_dim; ++d) {
-          dot += double(bf16_to_float(a[(size_t(h) * lp + i) * head_dim + d])) *
-                 double(bf16_to_float(b[(size_t(h) * lp + j) * head_dim + d]));
+          dot += double(strata::bf16_to_f32(a[(size_t(h) * lp + i) * head_dim + d])) *
+                 double(strata::bf16_to_f32(b[(size_t(h) * lp + j) * head_dim + d]));
         }
         exact[j] = dot;
         row_scale = std::max(row_scale, std::fabs(dot));
@@ -254,7 +243,7 @@ int main(int argc, char** argv) {
       for (int j = 0; j <= i; ++j) row_max = std::max(row_max, s.mma[(size_t(h) * lp + i) * lp + j]);
       for (int j = 0; j <= i; ++j) {
         const float x = std::fma(s.mma[(size_t(h) * lp + i) * lp + j], scale_log2, -row_max * scale_log2);
-        p[(size_t(h) * lp + i) * lp + j] = float_to_bf16(std::exp2(x));
+        p[(size_t(h) * lp + i) * lp + j] = strata::f32_to_bf16(std::exp2(x));
       }
     }
     for (int d = 0; d < head_dim; ++d) {
@@ -271,8 +260,8 @@ int main(int argc, char** argv) {
       double row_scale = 0.0;
       for (int d = 0; d < head_dim; ++d) {
         for (int j = 0; j <= i; ++j) {
-          exact[d] += double(bf16_to_float(p[(size_t(h) * lp + i) * lp + j])) *
-                      double(bf16_to_float(vt[(size_t(h) * head_dim + d) * lp + j]));
+          exact[d] += double(strata::bf16_to_f32(p[(size_t(h) * lp + i) * lp + j])) *
+                      double(strata::bf16_to_f32(vt[(size_t(h) * head_dim + d) * lp + j]));
         }
         row_scale = std::max(row_scale, std::fabs(exact[d]));
       }

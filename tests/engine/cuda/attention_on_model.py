@@ -23,16 +23,12 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers_logits import test_sequences
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
-from attention_vs_flash import strata_attention  # noqa: E402
+from attention_vs_flash import dump_option, strata_attention, write_attention_input, write_bf16  # noqa: E402
 
 
 
 def main():
-    args = sys.argv[1:]
-    dump = None
-    if args[:1] == ["--dump"]:
-        dump, args = args[1], args[2:]
-        os.makedirs(dump, exist_ok=True)
+    dump, args = dump_option(sys.argv[1:])
     if len(args) < 2:
         sys.exit(__doc__.strip().splitlines()[-1])
     model_dir, binaries = args[0], args[1:]
@@ -58,10 +54,9 @@ def main():
             for layer, q, k, v, ref in captured:
                 length = q.shape[0]
                 if dump:
-                    name = f"s{s}_l{layer}_{length}_{q.shape[1]}_{k.shape[1]}_{q.shape[2]}.in.bin"
-                    torch.cat([q.flatten(), k.flatten(), v.flatten()]).view(torch.int16).cpu().numpy().tofile(
-                        os.path.join(dump, name))
-                    ref.view(torch.int16).cpu().numpy().tofile(os.path.join(dump, name[:-len(".in.bin")] + ".ref.bin"))
+                    stem = os.path.join(dump, f"s{s}_l{layer}_{length}_{q.shape[1]}_{k.shape[1]}_{q.shape[2]}")
+                    write_attention_input(q, k, v, stem + ".in.bin")
+                    write_bf16(ref, stem + ".ref.bin")
                 for binary in binaries:
                     got = strata_attention(binary, q, k, v, tmp)
                     same = (got.view(torch.int16) == ref.view(torch.int16)).all(dim=-1)
