@@ -2,12 +2,18 @@
 """200 streaming clients that hang up mid-stream (half with FIN, half with RST) and 20
 non-streaming clients that hang up while waiting: the server cancels their engine requests, so
 /metrics soon shows nothing running or waiting and every KV block free (or cached), and the
-server keeps serving."""
+server keeps serving.
+
+A waiting client hangs up only once the server has accepted all 220 requests (the queue-time
+histogram counts a request when the engine takes it): a client that resets its connection before
+the server has read its request leaves nothing to cancel, and CI once lost one that way
+(aborted 219 of 220)."""
 import json
 import os
 import socket
 import struct
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -52,11 +58,11 @@ def streaming_client(port, i, max_tokens):
     return True
 
 
-def waiting_client(port, i, max_tokens):
+def waiting_client(port, i, max_tokens, all_accepted):
     body = {"prompt": f"Waiting client {i}", "max_tokens": max_tokens, "ignore_eos": True}
     s = socket.create_connection(("127.0.0.1", port), timeout=30)
     s.sendall(http_request(port, "/v1/completions", body))
-    time.sleep(0.05)
+    assert all_accepted.wait(timeout=30), f"waiting client {i}: the server did not accept every request"
     hang_up(s, reset=i % 2 == 0)
     return True
 
@@ -70,12 +76,28 @@ def main():
         before = server.metrics()
 
         with step(f"{NUM_STREAMING} streaming + {NUM_WAITING} waiting clients hang up"):
+            all_accepted = threading.Event()
+
+            def watch_accepted():
+                def accepted():
+                    m = server.metrics()
+                    return (metric(m, "strata:request_queue_time_seconds_count")
+                            - metric(before, "strata:request_queue_time_seconds_count")) >= NUM_STREAMING + NUM_WAITING
+                try:
+                    wait_for(accepted, timeout=30, what="every request accepted")
+                    all_accepted.set()
+                except AssertionError as e:
+                    print(f"   {e}")
+            watcher = threading.Thread(target=watch_accepted, daemon=True)
+            watcher.start()
+
             def client(i):
                 if i < NUM_STREAMING:
                     return streaming_client(server.port, i, max_tokens)
-                return waiting_client(server.port, i, max_tokens)
+                return waiting_client(server.port, i, max_tokens, all_accepted)
             run_threads(NUM_STREAMING + NUM_WAITING, client)
             hung_up = time.time()
+            watcher.join()
 
         with step("the engine drops every request and frees its blocks"):
             def idle():
