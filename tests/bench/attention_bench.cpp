@@ -8,7 +8,11 @@
 //     a random draw of blocks from the cache (non-contiguous, as after a while of serving); when
 //     one batch's KV is small, calls rotate over several sets of blocks (and q/out) until 4x L2
 //     (>= 256 MiB) has passed, so the KV comes from device memory, not L2. Repetitions replay a
-//     CUDA graph of the calls, as the engine replays decode steps (--no-graph: stream launches);
+//     CUDA graph of the calls, as the engine replays decode steps (--no-graph: stream launches).
+//     Each decode case also times a copy that moves its bytes (half read, half written) per
+//     call, rotating over sets in the same way and timed the same way (the fastest of
+//     cudaMemcpyAsync and the copy kernels): what a call of that size reaches when it does
+//     nothing but stream, against which the fixed cost of one attention call shows;
 // (c) prefill: one sequence of L new tokens, causal, query = context = L, for each L in
 //     --prefill; TFLOP/s counting 4*L*L*num_heads*head_dim/2 FLOPs (Q K^T and P V, 2 FLOPs per
 //     multiply-add, half of the L x L square for the causal mask). Stream launches.
@@ -35,6 +39,7 @@
 #include <numeric>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/cuda/device_buffer.h"
@@ -411,6 +416,55 @@ DecodeResult run_decode(const Options& o, const DecodeCase& c, cudaStream_t stre
   return result;
 }
 
+// A copy that moves a decode call's bytes: bytes_each_way = half of them, over `sets` buffer
+// pairs so that its reads come from device memory.
+struct MatchedCopy {
+  size_t bytes_each_way = 0;
+  int sets = 1;
+  int calls_per_rep = 0;
+  std::string method;  // the fastest by median
+  Timing timing;
+  double median_gbps = 0;  // (read + written bytes) / median time
+};
+
+MatchedCopy run_matched_copy(const Options& o, const DecodeCase& c, size_t rotate_bytes, int num_sms,
+                             cudaStream_t stream) {
+  const std::string name =
+      "same-size copy for batch " + std::to_string(c.batch) + " context " + std::to_string(c.context);
+  MatchedCopy m;
+  m.bytes_each_way = (size_t(c.kv_bytes + c.q_out_bytes) / 2 + 15) / 16 * 16;
+  m.sets = int(std::clamp(std::ceil(double(rotate_bytes) / double(2 * m.bytes_each_way)), 1.0, 256.0));
+  const size_t total = size_t(m.sets) * m.bytes_each_way;
+  DeviceBuffer src = allocate(total, name + ": source");
+  DeviceBuffer dst = allocate(total, name + ": destination");
+  check(fill_uniform(src.get(), total / 4, DType::kF32, -1.0f, 1.0f, o.seed + 17, stream));
+  auto at = [&](const DeviceBuffer& b, int call) { return b.data<char>() + size_t(call % m.sets) * m.bytes_each_way; };
+  std::vector<std::pair<std::string, std::function<LaunchStatus(int)>>> methods;
+  methods.emplace_back("cudaMemcpyAsync", [&](int call) {
+    return cuda_status(cudaMemcpyAsync(at(dst, call), at(src, call), m.bytes_each_way, cudaMemcpyDeviceToDevice, stream),
+                       "cudaMemcpyAsync");
+  });
+  for (CopyKernel kernel : {CopyKernel::kOneVectorPerThread, CopyKernel::kGridStrideUnrolled}) {
+    methods.emplace_back(copy_kernel_name(kernel), [&, kernel](int call) {
+      return copy_vectors(at(dst, call), at(src, call), m.bytes_each_way, kernel, num_sms, stream);
+    });
+  }
+  for (const auto& [method, enqueue] : methods) {
+    Timing probe;
+    check(time_calls(stream, 1, 1, m.sets, enqueue, &probe));
+    const int calls = calls_for(probe.median_ms, kTargetRepMs, m.sets);
+    const Timing timing = time_repetitions(o, stream, calls, o.use_graphs, enqueue);
+    if (m.method.empty() || timing.median_ms < m.timing.median_ms) {
+      m.method = method;
+      m.timing = timing;
+      m.calls_per_rep = calls;
+    }
+  }
+  check(cudaStreamSynchronize(stream), name.c_str());
+  m.median_gbps = 2.0 * double(m.bytes_each_way) / (m.timing.median_ms * 1e6);
+  return m;
+}
+
 struct PrefillResult {
   PrefillCase shape;
   int calls_per_rep = 0;
@@ -493,11 +547,14 @@ int run_attention_bench(int argc, char** argv) {
   std::printf("copy ceiling: %.0f GB/s (%s, median)\n", ceiling.median_gbps, ceiling.method.c_str());
 
   std::vector<DecodeResult> decode_results;
+  std::vector<MatchedCopy> matched_copies;
   for (const DecodeCase& c : decodes) {
     decode_results.push_back(run_decode(o, c, stream));
     const DecodeResult& r = decode_results.back();
-    std::printf("decode batch %d context %d: %.2f us, %.0f GB/s\n", c.batch, c.context, r.timing.median_ms * 1e3,
-                r.median_gbps);
+    matched_copies.push_back(run_matched_copy(o, c, rotate_bytes, prop.multiProcessorCount, stream));
+    const MatchedCopy& m = matched_copies.back();
+    std::printf("decode batch %d context %d: %.2f us, %.0f GB/s; same-size copy %.2f us (%s)\n", c.batch, c.context,
+                r.timing.median_ms * 1e3, r.median_gbps, m.timing.median_ms * 1e3, m.method.c_str());
   }
   std::vector<PrefillResult> prefill_results;
   for (const PrefillCase& c : prefills) {
@@ -536,7 +593,17 @@ int run_attention_bench(int argc, char** argv) {
                               {"median_gbps", r.median_gbps},
                               {"rep_ms", r.timing.rep_ms}});
   }
-  for (const DecodeResult& r : decode_results) {
+  for (size_t i = 0; i < decode_results.size(); ++i) {
+    const DecodeResult& r = decode_results[i];
+    const MatchedCopy& m = matched_copies[i];
+    const nlohmann::json same_size_copy = {{"method", m.method},
+                                           {"bytes_each_way", m.bytes_each_way},
+                                           {"sets", m.sets},
+                                           {"calls_per_rep", m.calls_per_rep},
+                                           {"best_ms", m.timing.best_ms},
+                                           {"median_ms", m.timing.median_ms},
+                                           {"median_gbps", m.median_gbps},
+                                           {"ratio_to_copy_ceiling", m.median_gbps / ceiling.median_gbps}};
     report["decode"].push_back({{"batch", r.shape.batch},
                                 {"context", r.shape.context},
                                 {"kv_sets", r.shape.sets},
@@ -550,6 +617,8 @@ int run_attention_bench(int argc, char** argv) {
                                 {"best_gbps", r.best_gbps},
                                 {"median_gbps", r.median_gbps},
                                 {"ratio_to_copy_ceiling", r.median_gbps / ceiling.median_gbps},
+                                {"same_size_copy", same_size_copy},
+                                {"ratio_to_same_size_copy", r.median_gbps / m.median_gbps},
                                 {"rep_ms", r.timing.rep_ms}});
   }
   for (const PrefillResult& r : prefill_results) {
@@ -576,13 +645,17 @@ int run_attention_bench(int argc, char** argv) {
   if (!decode_results.empty()) {
     std::printf("decode (1 query token per sequence, %s): bytes = K+V of all context tokens + q + out;\n",
                 o.use_graphs ? "CUDA graph replays" : "stream launches");
-    std::printf("  copy ceiling %.0f GB/s (%s)\n", ceiling.median_gbps, ceiling.method.c_str());
-    std::printf("%6s %8s %5s %11s %11s %9s %9s\n", "batch", "context", "sets", "MiB read", "median us", "GB/s",
-                "of copy");
-    for (const DecodeResult& r : decode_results) {
-      std::printf("%6d %8d %5d %11.1f %11.2f %9.0f %8.0f%%\n", r.shape.batch, r.shape.context, r.shape.sets,
-                  (r.shape.kv_bytes + r.shape.q_out_bytes) / double(1 << 20), r.timing.median_ms * 1e3, r.median_gbps,
-                  100.0 * r.median_gbps / ceiling.median_gbps);
+    std::printf("  copy ceiling %.0f GB/s (%s); same-size copy: a copy moving the call's bytes per call\n",
+                ceiling.median_gbps, ceiling.method.c_str());
+    std::printf("%6s %8s %5s %11s %11s %9s %9s %12s %9s\n", "batch", "context", "sets", "MiB read", "median us", "GB/s",
+                "of copy", "copy us", "of copy@");
+    for (size_t i = 0; i < decode_results.size(); ++i) {
+      const DecodeResult& r = decode_results[i];
+      const MatchedCopy& m = matched_copies[i];
+      std::printf("%6d %8d %5d %11.1f %11.2f %9.0f %8.0f%% %12.2f %8.0f%%\n", r.shape.batch, r.shape.context,
+                  r.shape.sets, (r.shape.kv_bytes + r.shape.q_out_bytes) / double(1 << 20), r.timing.median_ms * 1e3,
+                  r.median_gbps, 100.0 * r.median_gbps / ceiling.median_gbps, m.timing.median_ms * 1e3,
+                  100.0 * r.median_gbps / m.median_gbps);
     }
   }
   if (!prefill_results.empty()) {
