@@ -39,7 +39,6 @@
 #include <numeric>
 #include <random>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "kernels/cuda/device_buffer.h"
@@ -439,23 +438,14 @@ MatchedCopy run_matched_copy(const Options& o, const DecodeCase& c, size_t rotat
   DeviceBuffer dst = allocate(total, name + ": destination");
   check(fill_uniform(src.get(), total / 4, DType::kF32, -1.0f, 1.0f, o.seed + 17, stream));
   auto at = [&](const DeviceBuffer& b, int call) { return b.data<char>() + size_t(call % m.sets) * m.bytes_each_way; };
-  std::vector<std::pair<std::string, std::function<LaunchStatus(int)>>> methods;
-  methods.emplace_back("cudaMemcpyAsync", [&](int call) {
-    return cuda_status(cudaMemcpyAsync(at(dst, call), at(src, call), m.bytes_each_way, cudaMemcpyDeviceToDevice, stream),
-                       "cudaMemcpyAsync");
-  });
-  for (CopyKernel kernel : {CopyKernel::kOneVectorPerThread, CopyKernel::kGridStrideUnrolled}) {
-    methods.emplace_back(copy_kernel_name(kernel), [&, kernel](int call) {
-      return copy_vectors(at(dst, call), at(src, call), m.bytes_each_way, kernel, num_sms, stream);
-    });
-  }
-  for (const auto& [method, enqueue] : methods) {
+  for (const CopyMethod& method : copy_methods(num_sms)) {
+    auto enqueue = [&](int call) { return method.copy(at(dst, call), at(src, call), m.bytes_each_way, stream); };
     Timing probe;
     check(time_calls(stream, 1, 1, m.sets, enqueue, &probe));
     const int calls = calls_for(probe.median_ms, kTargetRepMs, m.sets);
     const Timing timing = time_repetitions(o, stream, calls, o.use_graphs, enqueue);
     if (m.method.empty() || timing.median_ms < m.timing.median_ms) {
-      m.method = method;
+      m.method = method.name;
       m.timing = timing;
       m.calls_per_rep = calls;
     }

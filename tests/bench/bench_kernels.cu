@@ -195,6 +195,21 @@ cuda::LaunchStatus check_copied(const cuda::DeviceBuffer& dst, const cuda::Devic
 
 }  // namespace
 
+std::vector<CopyMethod> copy_methods(int num_sms) {
+  std::vector<CopyMethod> methods;
+  methods.push_back({"cudaMemcpyAsync", [](void* dst, const void* src, size_t bytes, cudaStream_t stream) {
+                       return cuda_status(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream),
+                                          "cudaMemcpyAsync");
+                     }});
+  for (CopyKernel kernel : {CopyKernel::kOneVectorPerThread, CopyKernel::kGridStrideUnrolled}) {
+    methods.push_back({copy_kernel_name(kernel), [kernel, num_sms](void* dst, const void* src, size_t bytes,
+                                                                   cudaStream_t stream) {
+                         return copy_vectors(dst, src, bytes, kernel, num_sms, stream);
+                       }});
+  }
+  return methods;
+}
+
 cuda::LaunchStatus measure_copy_rates(size_t bytes_each_way, int warmups, int reps, int num_sms, cudaStream_t stream,
                                       std::vector<CopyRate>* rates) {
   rates->clear();
@@ -217,13 +232,8 @@ cuda::LaunchStatus measure_copy_rates(size_t bytes_each_way, int warmups, int re
     rate.median_gbps = moved / (rate.timing.median_ms * 1e6);
     rates->push_back(std::move(rate));
   };
-  measure("cudaMemcpyAsync", [&](int) {
-    return cuda_status(cudaMemcpyAsync(dst.get(), src.get(), bytes, cudaMemcpyDeviceToDevice, stream),
-                       "cudaMemcpyAsync");
-  });
-  for (CopyKernel kernel : {CopyKernel::kOneVectorPerThread, CopyKernel::kGridStrideUnrolled}) {
-    measure(copy_kernel_name(kernel),
-            [&, kernel](int) { return copy_vectors(dst.get(), src.get(), bytes, kernel, num_sms, stream); });
+  for (const CopyMethod& method : copy_methods(num_sms)) {
+    measure(method.name, [&](int) { return method.copy(dst.get(), src.get(), bytes, stream); });
   }
   return status;
 }

@@ -27,6 +27,15 @@ const char* copy_kernel_name(CopyKernel kernel);
 cuda::LaunchStatus copy_vectors(void* dst, const void* src, size_t bytes, CopyKernel kernel, int num_sms,
                                 cudaStream_t stream);
 
+// One way of copying device to device: cudaMemcpyAsync, or one of the copy kernels.
+struct CopyMethod {
+  std::string name;
+  std::function<cuda::LaunchStatus(void* dst, const void* src, size_t bytes, cudaStream_t stream)> copy;
+};
+
+// The ways the copy ceiling takes the best of: cudaMemcpyAsync, then each CopyKernel.
+std::vector<CopyMethod> copy_methods(int num_sms);
+
 // data[i] = lo + (hi - lo) * u_i in dtype, u_i in [0, 1) from a hash of (seed, i): the same seed
 // gives the same values on every run.
 cuda::LaunchStatus fill_uniform(void* data, size_t count, cuda::DType dtype, float lo, float hi, uint64_t seed,
