@@ -77,10 +77,14 @@ Result<std::shared_ptr<RequestStream>> Engine::submit(EngineRequest request) {
   STRATA_RETURN_IF_ERROR(core_->validate(request));
   std::lock_guard lock(mu_);
   if (!accepting_) return Status(StatusCode::kUnavailable, "the engine is shutting down");
-  const int max_waiting = core_->config().max_waiting;
-  if (max_waiting > 0 && static_cast<int>(inbox_.size()) + stats_.num_waiting >= max_waiting) {
-    return resource_exhausted("waiting queue is full (" + std::to_string(max_waiting) + " requests)");
+  // The one admission gate: every accepted request holds a place until its final output, so
+  // a burst of max_num_seqs + max_waiting is taken whole and nothing accepted is refused later.
+  const EngineConfig& c = core_->config();
+  if (c.max_waiting > 0 && num_accepted_ >= c.max_num_seqs + c.max_waiting) {
+    return resource_exhausted("waiting queue is full (" + std::to_string(c.max_num_seqs) + " running and " +
+                              std::to_string(c.max_waiting) + " waiting requests)");
   }
+  ++num_accepted_;
   auto stream = std::make_shared<RequestStream>(next_stream_id_++);
   inbox_.push_back({std::move(request), stream});
   cv_.notify_all();
@@ -120,6 +124,16 @@ EngineStats Engine::stats() const {
   return stats_;
 }
 
+void Engine::end_stream(RequestStream& stream, RequestOutput final_output) {
+  {
+    // The place frees before the client can see the end: a client that resubmits on its final
+    // output always finds it.
+    std::lock_guard lock(mu_);
+    --num_accepted_;
+  }
+  stream.push(std::move(final_output));
+}
+
 void Engine::loop() {
   while (true) {
     std::vector<Pending> inbox;
@@ -141,7 +155,7 @@ void Engine::loop() {
         out.finished = true;
         out.finish_reason = FinishReason::kError;
         out.error = added.status();
-        p.stream->push(std::move(out));
+        end_stream(*p.stream, std::move(out));
         continue;
       }
       streams_.emplace(id, std::move(p.stream));
@@ -150,14 +164,14 @@ void Engine::loop() {
       if (auto out = core_->abort(id)) {
         auto it = streams_.find(id);
         if (it != streams_.end()) {
-          it->second->push(std::move(*out));
+          end_stream(*it->second, std::move(*out));
           streams_.erase(it);
         }
       }
     }
     if (stopping) {
       for (auto& [id, stream] : streams_) {
-        if (auto out = core_->abort(id)) stream->push(std::move(*out));
+        if (auto out = core_->abort(id)) end_stream(*stream, std::move(*out));
       }
       streams_.clear();
       std::lock_guard lock(mu_);
@@ -168,9 +182,12 @@ void Engine::loop() {
       for (RequestOutput& out : core_->step()) {
         auto it = streams_.find(out.request_id);
         if (it == streams_.end()) continue;
-        const bool finished = out.finished;
-        it->second->push(std::move(out));
-        if (finished) streams_.erase(it);
+        if (!out.finished) {
+          it->second->push(std::move(out));
+          continue;
+        }
+        end_stream(*it->second, std::move(out));
+        streams_.erase(it);
       }
     }
     std::lock_guard lock(mu_);

@@ -50,7 +50,9 @@ class Engine {
   static Result<std::unique_ptr<Engine>> create(const EngineConfig& config);
   ~Engine();  // stops the loop; unfinished requests end with an abort output
 
-  // Validates at once (errors come back here, not through the stream) and queues.
+  // Validates at once (errors come back here, not through the stream) and queues. With
+  // max_waiting set, refuses (resource_exhausted) only when max_num_seqs + max_waiting
+  // accepted requests have not ended yet: an accepted request is never refused later.
   Result<std::shared_ptr<RequestStream>> submit(EngineRequest request);
   // Cancels a request; its stream ends with finish_reason abort within one step.
   void cancel(uint64_t request_id);
@@ -70,6 +72,8 @@ class Engine {
  private:
   explicit Engine(std::unique_ptr<EngineCore> core);
   void loop();
+  // Pushes a request's final output, its admission place freed first.
+  void end_stream(RequestStream& stream, RequestOutput final_output);
 
   std::unique_ptr<EngineCore> core_;
   mutable std::mutex mu_;
@@ -82,6 +86,7 @@ class Engine {
   std::vector<uint64_t> cancels_;
   std::unordered_map<uint64_t, std::shared_ptr<RequestStream>> streams_;  // loop thread only
   EngineStats stats_;  // snapshot, under mu_
+  int num_accepted_ = 0;  // under mu_: submitted requests whose final output is not out yet
   bool stopping_ = false;
   bool accepting_ = true;
   std::atomic<uint64_t> next_stream_id_{1};

@@ -35,7 +35,7 @@ struct EngineConfig {
   int max_num_seqs = 256;
   int max_num_batched_tokens = 2048;
   int max_model_len = 0;  // 0: the model's max_position_embeddings
-  int max_waiting = 0;    // 0: unbounded
+  int max_waiting = 0;    // Engine::submit: requests beyond the max_num_seqs run slots; 0: unbounded
   bool enable_prefix_caching = true;
 };
 

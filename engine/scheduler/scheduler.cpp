@@ -25,9 +25,6 @@ Scheduler::Scheduler(SchedulerConfig config, KvCacheManager& kv) : config_(confi
 }
 
 Status Scheduler::add(std::unique_ptr<Request> request) {
-  if (config_.max_waiting > 0 && static_cast<int>(waiting_.size()) >= config_.max_waiting) {
-    return resource_exhausted("waiting queue is full (" + std::to_string(config_.max_waiting) + " requests)");
-  }
   if (requests_.count(request->id)) return invalid_argument("duplicate request id " + std::to_string(request->id));
   request->status = RequestStatus::kWaiting;
   Request* r = request.get();

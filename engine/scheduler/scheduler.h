@@ -17,7 +17,6 @@ namespace strata {
 struct SchedulerConfig {
   int max_num_seqs = 256;
   int max_num_batched_tokens = 2048;
-  int max_waiting = 0;  // bound on waiting requests; 0 = unbounded
 };
 
 struct ScheduledChunk {
@@ -43,7 +42,8 @@ class Scheduler {
  public:
   Scheduler(SchedulerConfig config, KvCacheManager& kv);
 
-  // Queues a request (FCFS). resource_exhausted when the waiting queue is full.
+  // Queues a request (FCFS). The waiting queue has no bound here: Engine::submit is the
+  // admission gate, so a request it accepted is never refused at this point.
   Status add(std::unique_ptr<Request> request);
   // Removes a request wherever it is and frees its blocks; nullptr if unknown.
   std::unique_ptr<Request> remove(uint64_t request_id);

@@ -20,6 +20,7 @@ HttpResponse ApiError::to_response() const {
   r.status = status;
   r.body = to_json();
   if (status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer");
+  if (retry_after_s > 0) r.headers.emplace_back("Retry-After", std::to_string(retry_after_s));
   return r;
 }
 
@@ -44,6 +45,7 @@ ApiError service_unavailable(std::string message) {
   e.message = std::move(message);
   e.type = "server_error";
   e.code = "service_unavailable";
+  e.retry_after_s = 1;
   return e;
 }
 
@@ -78,6 +80,7 @@ ApiError api_error_from_status(const Status& status) {
       e.message = "The server is busy: " + status.message() + ". Retry later.";
       e.type = "rate_limit_error";
       e.code = "rate_limit_exceeded";
+      e.retry_after_s = 1;  // a place frees as soon as any request ends
       return e;
     }
     case StatusCode::kUnavailable:

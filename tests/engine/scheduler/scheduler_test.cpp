@@ -70,15 +70,6 @@ TEST(Scheduler, MaxNumSeqsCapsRunningRequests) {
   EXPECT_EQ(s.stats().num_waiting, 1);
 }
 
-TEST(Scheduler, WaitingQueueIsBounded) {
-  KvCacheManager kv(8, 4, false);
-  Scheduler s({.max_num_seqs = 2, .max_num_batched_tokens = 16, .max_waiting = 2}, kv);
-  ASSERT_TRUE(s.add(make_request(1, 2)).ok());
-  ASSERT_TRUE(s.add(make_request(2, 2)).ok());
-  Status st = s.add(make_request(3, 2));
-  EXPECT_EQ(st.code(), StatusCode::kResourceExhausted);
-}
-
 TEST(Scheduler, PreemptsNewestRequestWhenBlocksRunOut) {
   KvCacheManager kv(4, 4, false);  // 16 slots
   Scheduler s({.max_num_seqs = 4, .max_num_batched_tokens = 64}, kv);
