@@ -7,7 +7,9 @@
 #include <cctype>
 #include <utility>
 
+#include "engine/core/host_memory.h"
 #include "engine/cuda/cuda_executor.h"
+#include "engine/model/llama_weights.h"
 
 namespace strata {
 
@@ -25,6 +27,27 @@ Result<std::pair<bool, int>> resolve_device(const std::string& device) {
     }
   }
   return invalid_argument("device must be cpu, cuda, cuda:N or auto, got '" + device + "'");
+}
+
+// The CPU backend's plan (fp32 weights, the KV cache, a step's activations and logits),
+// logged, then checked against the host's available memory before anything is allocated.
+Status check_host_memory(const ModelConfig& m, const EngineConfig& c, size_t kv_bytes_per_block) {
+  HostMemoryPlan plan;
+  plan.weight_bytes = static_cast<uint64_t>(llama_num_parameters(m)) * sizeof(float);
+  plan.kv_cache_bytes = static_cast<uint64_t>(c.num_kv_blocks) * kv_bytes_per_block;
+  const uint64_t tokens = static_cast<uint64_t>(c.max_num_batched_tokens);
+  const uint64_t row_floats = 4ull * m.hidden_size + static_cast<uint64_t>(m.num_heads + 2 * m.num_kv_heads) * m.head_dim +
+                              3ull * m.intermediate_size;
+  plan.workspace_bytes = (tokens * row_floats + std::min<uint64_t>(tokens, c.max_num_seqs) * m.vocab_size) * sizeof(float);
+  const auto host = host_memory_available();
+  spdlog::info("host memory plan: {} ({} KV blocks); available: {}", plan.describe(), c.num_kv_blocks,
+               host ? format_mib(host->available_bytes) + " (" + host->source + ")" : std::string("unknown"));
+  if (host && plan.total() > host->available_bytes) {
+    return resource_exhausted("the host memory plan, " + plan.describe() + " (" + std::to_string(c.num_kv_blocks) +
+                              " KV blocks), exceeds the " + format_mib(host->available_bytes) + " available (" +
+                              host->source + "); lower --kv-cache-mb or --num-kv-blocks");
+  }
+  return Status::ok_status();
 }
 
 }  // namespace
@@ -70,14 +93,15 @@ Result<std::unique_ptr<EngineCore>> EngineCore::create(const EngineConfig& confi
     options.load = {.format = c.load_format};
     STRATA_ASSIGN_OR_RETURN(executor, make_cuda_executor(c.model_dir, model_config, options));
   } else {
-    STRATA_ASSIGN_OR_RETURN(auto model, LlamaModel::load(c.model_dir, model_config, {.format = c.load_format}));
+    const size_t bytes_per_block = 2ull * model_config.num_layers * c.block_size * model_config.num_kv_heads *
+                                   model_config.head_dim * sizeof(float);
     if (c.num_kv_blocks <= 0) {
-      const size_t bytes_per_block = 2ull * model_config.num_layers * c.block_size * model_config.num_kv_heads *
-                                     model_config.head_dim * sizeof(float);
       const size_t by_memory = c.kv_cache_bytes / bytes_per_block;
       c.num_kv_blocks = static_cast<int>(std::min<size_t>(by_memory, blocks_by_demand));
     }
     if (c.num_kv_blocks <= 0) return invalid_argument("the KV cache budget holds no block");
+    STRATA_RETURN_IF_ERROR(check_host_memory(model_config, c, bytes_per_block));
+    STRATA_ASSIGN_OR_RETURN(auto model, LlamaModel::load(c.model_dir, model_config, {.format = c.load_format}));
     executor = make_cpu_executor(std::move(model), c.num_kv_blocks, c.block_size);
   }
   c.num_kv_blocks = executor->num_kv_blocks();
@@ -89,7 +113,7 @@ Result<std::unique_ptr<EngineCore>> EngineCore::create(const EngineConfig& confi
   core->runner_ = std::make_unique<ModelRunner>(std::move(executor));
   core->kv_ = std::make_unique<KvCacheManager>(c.num_kv_blocks, c.block_size, c.enable_prefix_caching);
   core->scheduler_ =
-      std::make_unique<Scheduler>(SchedulerConfig{c.max_num_seqs, c.max_num_batched_tokens, c.max_waiting}, *core->kv_);
+      std::make_unique<Scheduler>(SchedulerConfig{c.max_num_seqs, c.max_num_batched_tokens}, *core->kv_);
   return core;
 }
 

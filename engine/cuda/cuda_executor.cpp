@@ -126,6 +126,14 @@ class CudaExecutor final : public ModelExecutor {
   Status upload_rope_table();
   DeviceBuffer& weight_buffer(int layer, LlamaWeight weight);
   Status allocate_activations();
+  size_t activation_bytes() const {
+    size_t bytes = 0;
+    for (const DeviceBuffer* b : {&hidden_, &normed_, &qkv_, &attn_out_, &delta_, &gate_up_, &mlp_act_, &logits_rows_,
+                                  &logits_, &attention_workspace_, &step_device_, &sampled_device_}) {
+      bytes += b->size_bytes();
+    }
+    return bytes;
+  }
   Status plan_kv_cache(const CudaExecutorOptions& options);
   Status stage_batch(const ForwardBatch& batch, int padded_seqs, int& max_query_len, int& max_context_len);
   Status enqueue_forward(int num_tokens, int num_seqs, int max_query_len, int max_context_len, int logits_rows);
@@ -333,9 +341,27 @@ Status CudaExecutor::plan_kv_cache(const CudaExecutorOptions& options) {
   const double for_kv = budget - in_use;
   const size_t per_block_all_layers = 2 * block_bytes * c.num_layers;
   int64_t blocks = options.num_kv_blocks;
+  const int64_t blocks_that_fit =
+      for_kv > 0 ? static_cast<int64_t>(for_kv / static_cast<double>(per_block_all_layers)) : 0;
   if (blocks <= 0) {
-    blocks = for_kv > 0 ? static_cast<int64_t>(for_kv / static_cast<double>(per_block_all_layers)) : 0;
+    blocks = blocks_that_fit;
     if (options.max_kv_blocks > 0) blocks = std::min<int64_t>(blocks, options.max_kv_blocks);
+  }
+  // The plan, before the largest allocation: what is taken, what the KV cache gets.
+  spdlog::info("{}: memory plan: weights {} + activations and workspaces {} in use ({} of {} taken on the device), "
+               "KV cache {} blocks x {} = {}; budget gpu_memory_utilization {} x {} = {}",
+               device_name_, format_bytes(weight_bytes_), format_bytes(activation_bytes()),
+               format_bytes(static_cast<uint64_t>(in_use)), format_bytes(total_bytes), blocks,
+               format_bytes(per_block_all_layers), format_bytes(static_cast<uint64_t>(blocks) * per_block_all_layers),
+               options.gpu_memory_utilization, format_bytes(total_bytes), format_bytes(static_cast<uint64_t>(budget)));
+  if (options.num_kv_blocks > 0 && blocks > blocks_that_fit) {
+    return resource_exhausted(
+        "num_kv_blocks " + std::to_string(blocks) + " needs " +
+        format_bytes(static_cast<uint64_t>(blocks) * per_block_all_layers) + " of KV cache, but gpu_memory_utilization " +
+        std::to_string(options.gpu_memory_utilization) + " of " + format_bytes(total_bytes) + " less the " +
+        format_bytes(static_cast<uint64_t>(in_use)) + " in use leaves " +
+        format_bytes(static_cast<uint64_t>(std::max(0.0, for_kv))) + " (" + std::to_string(blocks_that_fit) +
+        " blocks); lower --num-kv-blocks or raise --gpu-memory-utilization");
   }
   const int64_t one_sequence = (max_model_len_ + block_size_ - 1) / block_size_;
   if (blocks < one_sequence) {

@@ -147,5 +147,19 @@ TEST_F(EngineErrors, RequestLargerThanTheWholeCacheIsRejected) {
   EXPECT_EQ((*core)->add_request(r).status().code(), StatusCode::kResourceExhausted);
 }
 
+TEST_F(EngineErrors, HostMemoryPlanBeyondTheMachineIsRefusedWithTheNumbers) {
+  EngineConfig cfg;
+  cfg.model_dir = model_->dir;
+  cfg.num_kv_blocks = INT32_MAX;  // terabytes of fp32 KV: refused before any allocation
+  auto core = EngineCore::create(cfg);
+  ASSERT_FALSE(core.ok());
+  EXPECT_EQ(core.status().code(), StatusCode::kResourceExhausted);
+  const std::string& m = core.status().message();
+  EXPECT_NE(m.find("KV cache"), std::string::npos) << m;
+  EXPECT_NE(m.find("MiB"), std::string::npos) << m;
+  EXPECT_NE(m.find("available"), std::string::npos) << m;
+  EXPECT_NE(m.find(std::to_string(INT32_MAX) + " KV blocks"), std::string::npos) << m;
+}
+
 }  // namespace
 }  // namespace strata
