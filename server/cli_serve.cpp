@@ -5,10 +5,12 @@
 // Settings come from, weakest first: a JSON --config file (keys are flag names, with '-' or
 // '_'), environment variables STRATA_<FLAG_NAME> ('-' -> '_', upper case), command-line flags.
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <cctype>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +20,7 @@
 #include <spdlog/spdlog.h>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
 #include "engine/engine.h"
 #include "engine/tokenizer/tokenizer.h"
@@ -44,9 +47,22 @@ std::vector<FlagSpec> serve_flag_specs() {
       {"api-key", "require 'Authorization: Bearer KEY' on /v1/* routes (or env STRATA_API_KEY)", true, ""},
       {"max-queue", "most requests waiting for the engine; more get HTTP 429 (0: unbounded)", true, "0"},
       {"max-body-bytes", "largest request body accepted; larger ones get HTTP 413", true, "8388608"},
+      {"max-connections",
+       "most HTTP connections open at once; a connection beyond it gets HTTP 503 with Retry-After and is closed "
+       "(0: the open-file limit less 256)",
+       true, "0"},
+      {"header-read-timeout-s",
+       "seconds a client has to send a request's whole header from its first byte (from connecting, for the first "
+       "request); slower clients are disconnected",
+       true, "10"},
+      {"idle-timeout-s", "seconds a keep-alive connection may sit idle between requests before it is closed", true,
+       "60"},
       {"io-threads", "threads serving HTTP connections", true, "2"},
       {"chat-template", "chat template (a file, or the template text) replacing the checkpoint's", true, ""},
-      {"shutdown-grace-s", "on SIGTERM/SIGINT, seconds running requests may take to finish", true, "10"},
+      {"shutdown-grace-s",
+       "on SIGTERM/SIGINT, seconds running requests may take to finish; meanwhile /ready and new generation "
+       "requests answer 503 with Retry-After",
+       true, "10"},
       {"config", "JSON file of settings; keys are flag names; flags and env win over it", true, ""},
       {"help", "show this help", false, ""},
   };
@@ -114,6 +130,19 @@ std::string read_template_flag(const std::string& value) {
     return text.str();
   }
   return value;
+}
+
+// Raises the soft open-file limit to the hard one (each connection is a descriptor); returns
+// the limit now in force, or 0 when it cannot be read.
+int raise_open_file_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
+  if (limit.rlim_cur < limit.rlim_max) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  return limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur > INT32_MAX ? INT32_MAX : static_cast<int>(limit.rlim_cur);
 }
 
 std::string mib(size_t bytes) {
@@ -196,6 +225,9 @@ int run_serve(int argc, char** argv) {
   const long long max_body = args.get_int("max-body-bytes", 8ll << 20);
   const long long io_threads = args.get_int("io-threads", 2);
   const long long grace_s = args.get_int("shutdown-grace-s", 10);
+  const long long max_connections = args.get_int("max-connections", 0);
+  const long long header_timeout_s = args.get_int("header-read-timeout-s", 10);
+  const long long idle_timeout_s = args.get_int("idle-timeout-s", 60);
   if (!args.ok()) {
     std::cerr << "strata serve: " << args.error() << "\n";
     return 2;
@@ -208,10 +240,29 @@ int run_serve(int argc, char** argv) {
     std::cerr << "strata serve: --grpc-port must be in [0, 65535], or -1 for no gRPC\n";
     return 2;
   }
-  if (max_queue < 0 || max_body <= 0 || io_threads <= 0 || io_threads > 256 || grace_s < 0) {
-    std::cerr << "strata serve: --max-queue, --shutdown-grace-s must be >= 0; --max-body-bytes, --io-threads > 0\n";
+  for (const auto& [flag, value, low, high] : std::vector<std::tuple<const char*, long long, long long, long long>>{
+           {"max-queue", max_queue, 0, INT32_MAX},
+           {"max-body-bytes", max_body, 1, int64_t{1} << 40},
+           {"io-threads", io_threads, 1, 256},
+           {"shutdown-grace-s", grace_s, 0, 86400},
+           {"max-connections", max_connections, 0, 1 << 24},
+           {"header-read-timeout-s", header_timeout_s, 1, 3600},
+           {"idle-timeout-s", idle_timeout_s, 1, 86400}}) {
+    if (value < low || value > high) {
+      std::cerr << "strata serve: --" << flag << " must be in [" << low << ", " << high << "], got " << value << "\n";
+      return 2;
+    }
+  }
+  const int fd_limit = raise_open_file_limit();
+  if (max_connections > 0 && fd_limit > 0 && max_connections > fd_limit - 64) {
+    std::cerr << "strata serve: --max-connections " << max_connections << " exceeds what the open-file limit ("
+              << fd_limit << ", ulimit -n) leaves for connections (" << fd_limit - 64 << ")\n";
     return 2;
   }
+  http.max_connections =
+      max_connections > 0 ? static_cast<int>(max_connections) : (fd_limit > 512 ? fd_limit - 256 : 0);
+  http.header_read_timeout_s = static_cast<int>(header_timeout_s);
+  http.idle_timeout_s = static_cast<int>(idle_timeout_s);
   http.port = static_cast<int>(port);
   http.max_body_bytes = static_cast<size_t>(max_body);
   http.num_io_threads = static_cast<int>(io_threads);
@@ -311,14 +362,19 @@ int run_serve(int argc, char** argv) {
     cv.notify_all();
   });
   spdlog::info("listening on http://{}:{}", http.host, (*server)->port());
+  spdlog::info("connections: at most {}, header within {} s, idle keep-alive {} s", http.max_connections,
+               http.header_read_timeout_s, http.idle_timeout_s);
 
   {
     std::unique_lock lock(mu);
     cv.wait(lock, [&] { return signal_number != 0; });
   }
-  spdlog::info("signal {}: no new requests; running ones may finish within {} s", signal_number, grace_s);
+  spdlog::info("signal {}: draining: /ready and new requests answer 503; running ones may finish within {} s",
+               signal_number, grace_s);
+  // The listener stays open while draining, so that a load balancer's readiness probe reads a
+  // 503 (and takes this replica out) instead of a refused connection.
   service.set_draining();
-  (*server)->stop_accepting();
+  (*server)->set_draining();
   // gRPC stops taking calls at once; running ones finish (or are aborted with the engine's
   // requests below) within the grace period, plus a little for their last messages.
   std::thread grpc_stopper;
@@ -333,6 +389,7 @@ int run_serve(int argc, char** argv) {
          std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  (*server)->stop_accepting();
   if (grpc_stopper.joinable()) grpc_stopper.join();
   (*server)->stop();
   spdlog::info("stopped");

@@ -36,12 +36,13 @@ namespace {
 
 constexpr auto kBodyReadTimeout = std::chrono::seconds(60);
 constexpr auto kLingerTimeout = std::chrono::seconds(2);
+constexpr size_t kFirstReadBytes = 4096;
 
 // An OpenAI-style error body for failures found before a request reaches the handler.
-std::string error_body(const std::string& message, const char* code) {
-  return std::string(R"({"error":{"message":")") + message +
-         R"(","type":"invalid_request_error","param":null,"code":)" + (code ? std::string("\"") + code + "\"" : "null") +
-         "}}";
+std::string error_body(int status, const std::string& message, const char* code) {
+  const char* type = status >= 500 ? "server_error" : "invalid_request_error";
+  return std::string(R"({"error":{"message":")") + message + R"(","type":")" + type +
+         R"(","param":null,"code":)" + (code ? std::string("\"") + code + "\"" : "null") + "}}";
 }
 
 std::string status_line(int status) {
@@ -70,6 +71,8 @@ struct ServerShared {
   HttpHandler handler;
   std::atomic<int> active_exchanges{0};
   std::atomic<bool> stopping{false};
+  std::atomic<bool> draining{false};
+  std::atomic<int> num_connections{0};
   std::mutex mu;
   std::unordered_map<Connection*, std::weak_ptr<Connection>> connections;
 };
@@ -78,9 +81,13 @@ class Exchange;
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(tcp::socket socket, std::shared_ptr<ServerShared> shared)
-      : stream_(std::move(socket)), shared_(std::move(shared)) {}
+  // `over_limit`: the connection is beyond max_connections and is only told so.
+  Connection(tcp::socket socket, std::shared_ptr<ServerShared> shared, bool over_limit)
+      : stream_(std::move(socket)), shared_(std::move(shared)), over_limit_(over_limit) {
+    shared_->num_connections++;
+  }
   ~Connection() {
+    shared_->num_connections--;
     std::lock_guard lock(shared_->mu);
     shared_->connections.erase(this);
   }
@@ -91,7 +98,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
     beast::error_code ec;
     auto ep = stream_.socket().remote_endpoint(ec);
     if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
-    net::dispatch(executor(), [self = shared_from_this()] { self->read_request(); });
+    net::dispatch(executor(), [self = shared_from_this()] {
+      if (self->over_limit_) {
+        return self->reject(503,
+                            "The server has reached its limit of " + std::to_string(self->shared_->options.max_connections) +
+                                " connections (--max-connections); retry shortly",
+                            "service_unavailable", {{"Retry-After", "1"}});
+      }
+      self->read_request();
+    });
   }
 
   // Any thread.
@@ -157,7 +172,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   std::string connection_header() const {
-    if (!keep_alive_ || shared_->stopping) return "Connection: close\r\n";
+    if (!keep_alive_ || shared_->stopping || shared_->draining) return "Connection: close\r\n";
     return http_version_ < 11 ? "Connection: keep-alive\r\n" : "";
   }
 
@@ -167,7 +182,21 @@ class Connection : public std::enable_shared_from_this<Connection> {
     parser_.emplace();
     parser_->body_limit(shared_->options.max_body_bytes);
     parser_->header_limit(static_cast<uint32_t>(shared_->options.max_header_bytes));
+    // A new connection, or a pipelined request already buffered: the header deadline runs now.
+    if (exchange_seq_ == 0 || buffer_.size() > 0) return read_header();
+    // Between the requests of a keep-alive connection: the idle timeout, until the next
+    // request's first bytes arrive.
     stream_.expires_after(std::chrono::seconds(shared_->options.idle_timeout_s));
+    stream_.async_read_some(buffer_.prepare(kFirstReadBytes), [self = shared_from_this()](beast::error_code ec, size_t n) {
+      if (ec) return self->on_read_error(ec);
+      self->buffer_.commit(n);
+      self->read_header();
+    });
+  }
+
+  // Slowloris defence: the whole header within header_read_timeout_s, however it trickles in.
+  void read_header() {
+    stream_.expires_after(std::chrono::seconds(shared_->options.header_read_timeout_s));
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
   }
@@ -213,7 +242,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   // Answers a request that never reaches the handler, then closes the connection.
-  void reject(int status, const std::string& message, const char* code) {
+  void reject(int status, const std::string& message, const char* code, HttpHeaders headers = {}) {
     keep_alive_ = false;
     http_version_ = 11;
     exchange_open_ = true;
@@ -222,7 +251,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     shared_->active_exchanges++;
     HttpResponse r;
     r.status = status;
-    r.body = error_body(message, code);
+    r.body = error_body(status, message, code);
+    r.headers = std::move(headers);
     stream_.expires_after(kLingerTimeout);
     respond(exchange_seq_, std::move(r));
   }
@@ -266,16 +296,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     });
   }
 
-  void finish_exchange() {
-    exchange_open_ = false;
-    response_complete_ = false;
-    answer_started_ = false;
-    streaming_ = false;
-    ++exchange_seq_;
-    shared_->active_exchanges--;
-    if (!keep_alive_ || shared_->stopping) return graceful_close();
-    read_request();
-  }
+  void finish_exchange();
 
   // Half-closes and drains what the client still sends, so that it reads our last response
   // instead of a reset.
@@ -312,6 +333,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::string remote_;
+  const bool over_limit_;
   std::weak_ptr<Exchange> exchange_;
   uint64_t exchange_seq_ = 0;
   bool exchange_open_ = false;     // a request was read and is not fully answered
@@ -365,6 +387,7 @@ class Exchange : public HttpExchange, public std::enable_shared_from_this<Exchan
 
   void on_disconnect(std::function<void()> fn) override {
     net::dispatch(executor_, [self = shared_from_this(), fn = std::move(fn)]() mutable {
+      if (self->finished_) return;  // answered already: the client can no longer miss it
       if (self->closed_) {
         fn();
         return;
@@ -380,6 +403,13 @@ class Exchange : public HttpExchange, public std::enable_shared_from_this<Exchan
     closed_ = true;
     if (auto fn = std::move(on_disconnect_)) fn();
   }
+  // On the strand, once the whole answer is written: the callback is released (see
+  // Connection::finish_exchange).
+  void finish() {
+    finished_ = true;
+    auto released = std::move(on_disconnect_);
+    on_disconnect_ = nullptr;
+  }
 
  private:
   std::shared_ptr<Connection> connection_;
@@ -388,6 +418,7 @@ class Exchange : public HttpExchange, public std::enable_shared_from_this<Exchan
   HttpRequest request_;
   std::atomic<bool> answered_{false};
   std::atomic<bool> closed_{false};
+  bool finished_ = false;  // on the strand
   std::function<void()> on_disconnect_;
 };
 
@@ -422,9 +453,24 @@ void Connection::on_request(beast::error_code ec) {
     spdlog::error("http handler threw: {}", e.what());
     HttpResponse r;
     r.status = 500;
-    r.body = error_body("internal error", nullptr);
+    r.body = error_body(500, "internal error", nullptr);
     exchange->respond(std::move(r));
   }
+}
+
+void Connection::finish_exchange() {
+  // The answer is out: the disconnect callback can no longer run. Dropping it now breaks the
+  // cycle exchange -> callback -> handler state -> exchange that would otherwise keep the
+  // exchange, its handler's state and this connection alive for good (about 9.5 KB a request).
+  if (auto ex = exchange_.lock()) ex->finish();
+  exchange_open_ = false;
+  response_complete_ = false;
+  answer_started_ = false;
+  streaming_ = false;
+  ++exchange_seq_;
+  shared_->active_exchanges--;
+  if (!keep_alive_ || shared_->stopping) return graceful_close();
+  read_request();
 }
 
 void Connection::client_gone() {
@@ -442,7 +488,7 @@ void Connection::abandon(uint64_t seq) {
   if (!is_current(seq) || answer_started_) return;
   HttpResponse r;
   r.status = 500;
-  r.body = error_body("the request was dropped without an answer", nullptr);
+  r.body = error_body(500, "the request was dropped without an answer", nullptr);
   respond(seq, std::move(r));
 }
 
@@ -470,7 +516,9 @@ struct HttpServer::Impl {
       }
       beast::error_code opt_ec;
       socket.set_option(tcp::no_delay(true), opt_ec);
-      auto conn = std::make_shared<Connection>(std::move(socket), shared);
+      const int limit = shared->options.max_connections;
+      const bool over_limit = limit > 0 && shared->num_connections.load() >= limit;
+      auto conn = std::make_shared<Connection>(std::move(socket), shared, over_limit);
       {
         std::lock_guard lock(shared->mu);
         shared->connections.emplace(conn.get(), conn);
@@ -554,7 +602,11 @@ void HttpServer::stop_accepting() {
   done->get_future().wait_for(std::chrono::seconds(5));
 }
 
+void HttpServer::set_draining() { impl_->shared->draining = true; }
+
 int HttpServer::num_active_exchanges() const { return impl_->shared->active_exchanges.load(); }
+
+int HttpServer::num_connections() const { return impl_->shared->num_connections.load(); }
 
 void HttpServer::stop() {
   if (!impl_ || impl_->threads.empty()) return;

@@ -66,7 +66,13 @@ struct HttpServerOptions {
   int num_io_threads = 2;
   size_t max_body_bytes = size_t{8} << 20;
   size_t max_header_bytes = 16 << 10;
-  int idle_timeout_s = 60;  // keep-alive connections idle longer than this are closed
+  int idle_timeout_s = 60;  // keep-alive connections idle longer than this between requests are closed
+  // A request's header must arrive in full within this many seconds of its first byte (of the
+  // connection's opening, for its first request); slower clients are disconnected.
+  int header_read_timeout_s = 10;
+  // Open connections at most (0: no limit); a connection beyond it gets 503 with Retry-After
+  // and is closed.
+  int max_connections = 0;
 };
 
 class HttpServer {
@@ -78,8 +84,14 @@ class HttpServer {
   int port() const;
   // Registers `fn` to run (on an io thread) when SIGINT or SIGTERM arrives.
   void on_signal(std::function<void(int)> fn);
+  // From now on every response says `Connection: close`, so that clients and load balancers
+  // reconnect elsewhere; connections are still accepted (a drain answers /ready with 503
+  // rather than refusing connections).
+  void set_draining();
   // Closes the listening socket; open connections keep being served.
   void stop_accepting();
+  // Connections open now.
+  int num_connections() const;
   // Exchanges started and not yet answered in full.
   int num_active_exchanges() const;
   // Closes every connection and joins the io threads.
