@@ -1,8 +1,11 @@
 // Engine flags shared by `strata generate` and `strata serve`.
 #include "server/cli_common.h"
 
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <string>
+#include <vector>
 
 namespace strata {
 
@@ -37,28 +40,48 @@ std::vector<FlagSpec> engine_flag_specs() {
   };
 }
 
-// The embedded default model ships as models/default in the source tree and in bundles. Look
-// beside the binary first (bundle: <root>/bin/strata, build tree: <root>/build/bin/strata), so
-// that the default works from any working directory; then the working directory.
+// The embedded default model ships as models/default in the source tree, in bundles and in the
+// install layout. Candidates, first found wins: beside the binary (bundle: <root>/bin/strata,
+// build tree inside the source: <root>/build/bin/strata), the install layout
+// (<prefix>/bin/strata -> <prefix>/share/strata/models/default), the source tree this binary
+// was configured from (an out-of-tree build folder), then the working directory.
+std::vector<std::string> default_model_candidates() {
+  std::vector<std::string> candidates;
+  std::error_code ec;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    for (const char* up : {"../models/default", "../../models/default", "../share/strata/models/default"}) {
+      candidates.push_back((exe.parent_path() / up).lexically_normal().string());
+    }
+  }
+#ifdef STRATA_SOURCE_MODEL_DIR
+  candidates.emplace_back(STRATA_SOURCE_MODEL_DIR);
+#endif
+  candidates.emplace_back("models/default");
+  return candidates;
+}
+
 std::string default_model_dir() {
 #ifdef STRATA_DEFAULT_MODEL_DIR
   return STRATA_DEFAULT_MODEL_DIR;
 #else
   std::error_code ec;
-  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    for (const char* up : {"..", "../.."}) {
-      const auto candidate = (exe.parent_path() / up / "models/default").lexically_normal();
-      if (std::filesystem::is_regular_file(candidate / "config.json", ec)) return candidate.string();
-    }
+  const auto candidates = default_model_candidates();
+  for (const auto& candidate : candidates) {
+    if (std::filesystem::is_regular_file(std::filesystem::path(candidate) / "config.json", ec)) return candidate;
   }
-  return "models/default";
+  return candidates.back();
 #endif
 }
 
 Result<EngineConfig> engine_config_from_flags(CliArgs& args) {
   EngineConfig c;
   c.model_dir = args.get("model", default_model_dir());
+  if (!args.has("model") && !std::filesystem::is_directory(c.model_dir)) {
+    std::string looked;
+    for (const auto& candidate : default_model_candidates()) looked += (looked.empty() ? "" : ", ") + candidate;
+    return not_found("no --model given, and the embedded default model is not in any of: " + looked);
+  }
   if (!std::filesystem::is_directory(c.model_dir)) {
     return not_found("--model " + c.model_dir + " is not a folder");
   }
@@ -88,12 +111,31 @@ Result<EngineConfig> engine_config_from_flags(CliArgs& args) {
     return invalid_argument("--dtype must be auto, bfloat16 or float16, got '" + c.dtype + "'");
   }
   c.enforce_eager = args.has("enforce-eager");
-  c.max_num_seqs = static_cast<int>(args.get_int("max-num-seqs", c.max_num_seqs));
-  c.max_num_batched_tokens = static_cast<int>(args.get_int("max-num-batched-tokens", c.max_num_batched_tokens));
-  c.max_model_len = static_cast<int>(args.get_int("max-model-len", 0));
-  c.block_size = static_cast<int>(args.get_int("block-size", c.block_size));
-  c.num_kv_blocks = static_cast<int>(args.get_int("num-kv-blocks", 0));
-  c.kv_cache_bytes = static_cast<size_t>(args.get_int("kv-cache-mb", 256)) << 20;
+  // Sizes where 0 means nothing: refused rather than read as "the default" (leaving a flag
+  // out is how to ask for the default).
+  struct SizeFlag {
+    const char* name;
+    long long max;
+    long long value = 0;
+  };
+  SizeFlag sizes[] = {{"max-num-seqs", 1 << 20},  {"max-num-batched-tokens", 1 << 24}, {"max-model-len", 1 << 30},
+                      {"block-size", 1024},       {"num-kv-blocks", INT32_MAX},        {"kv-cache-mb", 1 << 30}};
+  for (SizeFlag& f : sizes) {
+    if (!args.has(f.name)) continue;
+    f.value = args.get_int(f.name, 0);
+    if (!args.ok()) return invalid_argument(args.error());
+    if (f.value < 1 || f.value > f.max) {
+      return invalid_argument("--" + std::string(f.name) + " must be in [1, " + std::to_string(f.max) + "], got " +
+                              std::to_string(f.value) + " (leave it out for the default)");
+    }
+  }
+  const auto size_or = [&](int index, long long fallback) { return sizes[index].value > 0 ? sizes[index].value : fallback; };
+  c.max_num_seqs = static_cast<int>(size_or(0, c.max_num_seqs));
+  c.max_num_batched_tokens = static_cast<int>(size_or(1, c.max_num_batched_tokens));
+  c.max_model_len = static_cast<int>(size_or(2, 0));
+  c.block_size = static_cast<int>(size_or(3, c.block_size));
+  c.num_kv_blocks = static_cast<int>(size_or(4, 0));
+  c.kv_cache_bytes = static_cast<size_t>(size_or(5, 256)) << 20;
   c.enable_prefix_caching = !args.has("no-prefix-caching");
   if (!args.ok()) return invalid_argument(args.error());
   return c;

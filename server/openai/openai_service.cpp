@@ -63,8 +63,16 @@ ojson utf8_bytes(const std::string& s) {
   return a;
 }
 
-// Parses a request body into a JSON object, or says why it is not one.
+// Parses a request body into a JSON object, or says why it is not one. A Content-Type other
+// than JSON is a 415 (curl -d sends application/x-www-form-urlencoded); none at all is read as JSON.
 std::optional<ApiError> parse_body(const HttpRequest& req, json& out) {
+  if (auto type = req.header("content-type"); type && !is_json_media_type(*type)) {
+    ApiError e = bad_request("Content-Type must be application/json, got '" + std::string(*type) +
+                             "' (send the header 'Content-Type: application/json')");
+    e.status = 415;
+    e.code = "unsupported_media_type";
+    return e;
+  }
   if (json_nesting_depth(req.body) > kMaxJsonDepth) {
     return bad_request("request body nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   }
@@ -630,7 +638,6 @@ void OpenAiService::handle_generation(const std::shared_ptr<HttpExchange>& excha
   PromptFieldNames fields;
   if (chat) {
     fields.input = "messages";
-    fields.zero_max_tokens = "max_completion_tokens";
     if (body.contains("max_completion_tokens")) fields.max_tokens = "max_completion_tokens";
   }
   auto gen = std::make_shared<Generation>(context_, exchange, spec, arrival);

@@ -2,7 +2,9 @@
 #include "server/openai/request_parsing.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 
 namespace strata {
@@ -55,15 +57,24 @@ class FieldReader {
     if (v->is_number_unsigned()) {
       const auto u = v->get<uint64_t>();
       if (u > static_cast<uint64_t>(std::numeric_limits<long long>::max())) {
-        fail(key, std::string(key) + " must be in [" + std::to_string(min) + ", " + std::to_string(max) + "]");
+        fail(key, std::string(key) + " must be in [" + std::to_string(min) + ", " + std::to_string(max) + "], got " +
+                      std::to_string(u));
         return false;
       }
       value = static_cast<long long>(u);
     } else if (v->is_number_integer()) {
       value = v->get<long long>();
-    } else if (v->is_number_float() && std::isfinite(v->get<double>()) && std::floor(v->get<double>()) == v->get<double>() &&
-               std::abs(v->get<double>()) < 9e15) {
-      value = static_cast<long long>(v->get<double>());  // 16.0 is an integer in JSON Schema terms
+    } else if (v->is_number_float() && std::isfinite(v->get<double>()) && std::floor(v->get<double>()) == v->get<double>()) {
+      // 16.0 is an integer in JSON Schema terms; integers past 2^64 reach here as doubles.
+      const double d = v->get<double>();
+      if (std::abs(d) >= 9e15) {
+        char shown[32];
+        std::snprintf(shown, sizeof(shown), "%.6g", d);
+        fail(key, std::string(key) + " must be in [" + std::to_string(min) + ", " + std::to_string(max) + "], got " +
+                      shown);
+        return false;
+      }
+      value = static_cast<long long>(d);
     } else {
       fail(key, std::string(key) + " must be an integer");
       return false;
@@ -157,9 +168,13 @@ std::optional<ApiError> parse_generation_spec(const json& body, bool chat, const
     }
   }
 
+  // echo first: it decides whether max_tokens 0 means something (the prompt alone, back).
+  r.boolean("echo", spec.echo);
+  if (chat && spec.echo && r.ok()) r.fail("echo", "echo is not supported for chat completions");
+  const int min_max_tokens = spec.echo ? 0 : 1;
   int max_tokens = 0;
-  if (r.integer("max_tokens", 0, kIntMax, max_tokens)) spec.max_tokens = max_tokens;
-  if (chat && r.integer("max_completion_tokens", 0, kIntMax, max_tokens)) spec.max_tokens = max_tokens;
+  if (r.integer("max_tokens", min_max_tokens, kIntMax, max_tokens)) spec.max_tokens = max_tokens;
+  if (chat && r.integer("max_completion_tokens", min_max_tokens, kIntMax, max_tokens)) spec.max_tokens = max_tokens;
   r.integer("min_tokens", 0, kIntMax, p.min_tokens);
   r.number("temperature", p.temperature);
   r.number("top_p", p.top_p);
@@ -227,19 +242,18 @@ std::optional<ApiError> parse_generation_spec(const json& body, bool chat, const
     if (r.integer("top_logprobs", 0, kMaxLogprobs, spec.top_logprobs) && !spec.want_logprobs) {
       r.fail("top_logprobs", "top_logprobs requires logprobs to be true");
     }
-    if (const json* rf = r.find("response_format"); rf && r.ok()) {
-      if (!rf->is_object() || !rf->contains("type") || (*rf)["type"] != "text") {
-        r.fail("response_format", "response_format other than {\"type\": \"text\"} is not supported");
-      }
-    }
   } else {
     if (r.integer("logprobs", 0, kMaxLogprobs, spec.top_logprobs)) spec.want_logprobs = true;
-    r.boolean("echo", spec.echo);
     if (const json* suffix = r.find("suffix"); suffix && r.ok()) {
       r.fail("suffix", "suffix is not supported");
     }
     if (spec.echo && spec.want_logprobs) {
       r.fail("echo", "echo together with logprobs needs prompt logprobs, which this server does not compute");
+    }
+  }
+  if (const json* rf = r.find("response_format"); rf && r.ok()) {
+    if (!rf->is_object() || !rf->contains("type") || (*rf)["type"] != "text") {
+      r.fail("response_format", "response_format other than {\"type\": \"text\"} is not supported");
     }
   }
   if (r.ok()) p.logprobs = spec.want_logprobs ? spec.top_logprobs : -1;
@@ -304,7 +318,11 @@ std::optional<ApiError> resolve_max_tokens(const GenerationSpec& spec, int num_p
   }
   if (spec.max_tokens) {
     max_tokens = *spec.max_tokens;
-    if (max_tokens == 0 && !allow_zero) return bad_request("max_tokens must be at least 1", fields.zero_max_tokens);
+    if (max_tokens < (allow_zero ? 0 : 1)) {
+      return bad_request(fields.max_tokens + " must be in [" + std::string(allow_zero ? "0" : "1") + ", " +
+                             std::to_string(std::numeric_limits<int>::max()) + "], got " + std::to_string(max_tokens),
+                         fields.max_tokens);
+    }
     if (static_cast<long long>(p) + max_tokens > max_model_len) {
       return bad_request("This model's maximum context length is " + std::to_string(max_model_len) +
                              " tokens. However, you requested " +
@@ -333,6 +351,17 @@ std::optional<ApiError> resolve_max_tokens(const GenerationSpec& spec, int num_p
                        input);
   }
   return std::nullopt;
+}
+
+bool is_json_media_type(std::string_view content_type) {
+  std::string type(content_type.substr(0, content_type.find(';')));
+  while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.pop_back();
+  const size_t start = type.find_first_not_of(" \t");
+  type = start == std::string::npos ? std::string() : type.substr(start);
+  std::transform(type.begin(), type.end(), type.begin(), [](unsigned char c) { return std::tolower(c); });
+  const std::string_view t = type;
+  return t == "application/json" ||
+         (t.rfind("application/", 0) == 0 && t.size() > 17 && t.substr(t.size() - 5) == "+json");
 }
 
 int json_nesting_depth(std::string_view text) {

@@ -38,7 +38,10 @@ struct PromptInput {
   std::vector<int32_t> ids;
 };
 
-// Reads the fields both endpoints share (sampling, n, stream, stop, logprobs, vLLM extras).
+// Reads the fields of a completions or chat request apart from the prompt (sampling, n,
+// stream, stop, logprobs, vLLM extras), the one validation path of completions, chat and
+// gRPC: a field gets the same check and message on every endpoint, ranges are worded
+// "<field> must be in [lo, hi], got v".
 std::optional<ApiError> parse_generation_spec(const nlohmann::json& body, bool chat, const GenerationDefaults& defaults,
                                               GenerationSpec& spec);
 
@@ -52,8 +55,7 @@ std::optional<ApiError> check_model_name(const std::string& requested, const std
 // The request fields that resolve_max_tokens' errors name.
 struct PromptFieldNames {
   std::string input = "prompt";               // the prompt (chat: messages)
-  std::string max_tokens = "max_tokens";      // the length limit over the context window
-  std::string zero_max_tokens = "max_tokens";  // the length limit when it is 0
+  std::string max_tokens = "max_tokens";      // the length limit (chat: max_completion_tokens when sent)
 };
 
 // Context-window and KV-cache checks of one prompt of `num_prompt_tokens` tokens (worded as
@@ -66,5 +68,9 @@ std::optional<ApiError> resolve_max_tokens(const GenerationSpec& spec, int num_p
 
 // A JSON body's nesting depth, by a linear scan that skips strings (guards the parser).
 int json_nesting_depth(std::string_view text);
+
+// Whether a Content-Type header value names JSON: application/json or application/*+json,
+// any case, parameters (charset) allowed.
+bool is_json_media_type(std::string_view content_type);
 
 }  // namespace strata

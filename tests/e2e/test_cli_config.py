@@ -8,11 +8,12 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from strata_e2e import Server, source_dir, step, strata_bin, work_dir  # noqa: E402
+from strata_e2e import Server, model_dir, source_dir, step, strata_bin, work_dir  # noqa: E402
 
 FLAGS = ["model", "host", "port", "served-model-name", "api-key", "max-queue", "max-body-bytes", "config", "device", "gpu-memory-utilization",
          "log-level", "shutdown-grace-s", "io-threads", "chat-template", "max-num-seqs", "max-num-batched-tokens",
-         "max-model-len", "block-size", "num-kv-blocks", "kv-cache-mb", "no-prefix-caching"]
+         "max-model-len", "block-size", "num-kv-blocks", "kv-cache-mb", "no-prefix-caching", "max-connections",
+         "header-read-timeout-s", "idle-timeout-s"]
 
 
 def run(*args, env=None):
@@ -39,7 +40,14 @@ def main():
         for args, needle in [(["--device", "tpu"], "--device"), (["--gpu-memory-utilization", "1.5"], "(0, 1]"),
                              (["--port", "abc"], "--port"), (["--port", "70000"], "--port"), (["--bogus"], "unknown flag"),
                              (["--log-level", "loud"], "--log-level"), (["--config", "/nonexistent.json"], "cannot open"),
-                             (["--model", "/nonexistent-model"], "is not a folder")]:
+                             (["--model", "/nonexistent-model"], "is not a folder"),
+                             # zero where zero means nothing: refused, not read as the default
+                             (["--num-kv-blocks", "0"], "--num-kv-blocks must be in [1, "),
+                             (["--max-model-len", "0"], "--max-model-len must be in [1, "),
+                             (["--max-num-seqs", "0"], "--max-num-seqs must be in [1, "),
+                             (["--block-size", "-16"], "--block-size must be in [1, "),
+                             (["--header-read-timeout-s", "0"], "--header-read-timeout-s must be in [1, "),
+                             (["--max-connections", "-1"], "--max-connections must be in [0, ")]:
             r = run(*args)
             assert r.returncode == 2, (args, r.returncode, r.stderr)
             assert needle in r.stderr, (args, r.stderr)
@@ -76,7 +84,10 @@ def main():
             assert s.request("GET", "/health")[0] == 200
     with step("configs/serve.example.json"):
         example = os.path.join(source_dir(), "configs", "serve.example.json")
-        with Server("--config", example, "--max-model-len", "0") as s:  # --model and --port 0 come from Server
+        # --model and --port 0 come from Server; the example's 4096-token window exceeds the test model's.
+        with open(os.path.join(model_dir(), "config.json")) as f:
+            window = json.load(f)["max_position_embeddings"]
+        with Server("--config", example, "--max-model-len", str(window)) as s:
             assert served_name(s) == (200, "qwen2.5-0.5b-instruct")
             status, body = s.post_json("/v1/completions", {"prompt": "hi", "max_tokens": 2})
             assert status == 200, body

@@ -6,7 +6,8 @@ command -v curl >/dev/null || { echo "SKIP: curl not installed"; exit 77; }
 url=${STRATA_URL:?}
 model=${STRATA_MODEL_NAME:?}
 key=e2e-secret
-auth=(-H "Authorization: Bearer $key")
+auth=(-H "Authorization: Bearer $key" -H "Content-Type: application/json")
+json=(-H "Content-Type: application/json")
 failures=0
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -115,6 +116,32 @@ bad prompt '{"max_tokens":3}'
 bad stream_options '{"prompt":"x","stream_options":{"include_usage":true}}'
 bad logprobs '{"prompt":"x","logprobs":50}'
 bad seed '{"prompt":"x","seed":"s"}'
+bad response_format '{"prompt":"x","response_format":{"type":"json_object"}}'
+bad echo '{"prompt":"x","echo":"x"}'
+
+# ---- one validation path: the same field, the same check and wording on both endpoints ----
+chat_bad() {  # chat_bad NAME PARAM BODY MESSAGE_FRAGMENT
+  call "chat: $1" 400 "${auth[@]}" -d "$3" "$url/v1/chat/completions" &&
+    json_check "chat: $1 shape" "$is_error and j['error']['param'] == '$2' and '$4' in j['error']['message']"
+}
+chat_bad "echo not a boolean" echo '{"messages":[{"role":"user","content":"x"}],"echo":"x"}' "echo must be a boolean"
+chat_bad "response_format" response_format '{"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_object"}}' "response_format"
+chat_bad "max_tokens 0 names max_tokens" max_tokens '{"messages":[{"role":"user","content":"x"}],"max_tokens":0}' "max_tokens must be in [1, 2147483647], got 0"
+chat_bad "max_tokens -1" max_tokens '{"messages":[{"role":"user","content":"x"}],"max_tokens":-1}' "max_tokens must be in [1, 2147483647], got -1"
+chat_bad "max_completion_tokens 0" max_completion_tokens '{"messages":[{"role":"user","content":"x"}],"max_completion_tokens":0}' "max_completion_tokens must be in [1, "
+call "completion max_tokens 0" 400 "${auth[@]}" -d '{"prompt":"x","max_tokens":0}' "$url/v1/completions" &&
+  json_check "completion max_tokens 0 wording" "'max_tokens must be in [1, 2147483647], got 0' in j['error']['message']"
+call "completion max_tokens -1" 400 "${auth[@]}" -d '{"prompt":"x","max_tokens":-1}' "$url/v1/completions" &&
+  json_check "completion max_tokens -1 wording" "'max_tokens must be in [1, 2147483647], got -1' in j['error']['message']"
+call "seed 2^70" 400 "${auth[@]}" -d '{"prompt":"x","seed":1180591620717411303424}' "$url/v1/completions" &&
+  json_check "seed 2^70 is a range error" "j['error']['param'] == 'seed' and 'seed must be in [' in j['error']['message']"
+
+# ---- Content-Type: JSON or nothing ----
+call "form-encoded body (curl -d without a header)" 415 -H "Authorization: Bearer $key" -d '{"prompt":"x","max_tokens":1}' "$url/v1/completions" &&
+  json_check "415 shape" "$is_error and j['error']['code'] == 'unsupported_media_type' and 'application/json' in j['error']['message']"
+call "text/plain body" 415 -H "Authorization: Bearer $key" -H "Content-Type: text/plain" -d '{"prompt":"x"}' "$url/v1/chat/completions"
+call "tokenize, text/plain" 415 -H "Content-Type: text/plain" -d '{"prompt":"x"}' "$url/tokenize"
+call "JSON with a charset" 200 -H "Authorization: Bearer $key" -H "Content-Type: Application/JSON; charset=utf-8" -d '{"prompt":"x","max_tokens":1}' "$url/v1/completions"
 bad max_tokens '{"prompt":"x","max_tokens":100000}'
 grep -q "maximum context length is" "$tmp/body" || fail "context-length error does not give the numbers: $(cat "$tmp/body")"
 
@@ -157,12 +184,12 @@ EOF
 echo "ok: chat stream"
 
 # ---- tokenize / detokenize (vLLM shapes, open like /health) ----
-call tokenize 200 -d '{"prompt":"Hello world"}' "$url/tokenize" &&
+call tokenize 200 "${json[@]}" -d '{"prompt":"Hello world"}' "$url/tokenize" &&
   json_check "tokenize shape" "j['count'] == len(j['tokens']) > 0 and j['max_model_len'] > 0"
 ids=$(python3 -c "import json; print(json.dumps(json.load(open('$tmp/body'))['tokens']))")
-call detokenize 200 -d "{\"tokens\":$ids}" "$url/detokenize" && json_check "detokenize round trip" "j['prompt'] == 'Hello world'"
-call "tokenize chat" 200 -d '{"messages":[{"role":"user","content":"Hi"}]}' "$url/tokenize" && json_check "tokenize chat" "j['count'] > 2"
-call "detokenize bad ids" 400 -d '{"tokens":[-1]}' "$url/detokenize" && json_check "detokenize 400 shape" "$is_error"
+call detokenize 200 "${json[@]}" -d "{\"tokens\":$ids}" "$url/detokenize" && json_check "detokenize round trip" "j['prompt'] == 'Hello world'"
+call "tokenize chat" 200 "${json[@]}" -d '{"messages":[{"role":"user","content":"Hi"}]}' "$url/tokenize" && json_check "tokenize chat" "j['count'] > 2"
+call "detokenize bad ids" 400 "${json[@]}" -d '{"tokens":[-1]}' "$url/detokenize" && json_check "detokenize 400 shape" "$is_error"
 
 # The server is still healthy after all of that.
 call "health at the end" 200 "$url/health"

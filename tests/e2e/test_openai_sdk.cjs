@@ -103,7 +103,13 @@ async function main() {
   });
 
   await check('completions: token-id prompts, n, seeds, logprobs', async () => {
-    const tok = await fetch(`${process.env.STRATA_URL}/tokenize`, { method: 'POST', body: JSON.stringify({ prompt }) }).then((r) => r.json());
+    // fetch() sends a string body as text/plain unless told: strata answers that with 415.
+    const plain = await fetch(`${process.env.STRATA_URL}/tokenize`, { method: 'POST', body: JSON.stringify({ prompt }) });
+    assert.equal(plain.status, 415);
+    assert.equal((await plain.json()).error.code, 'unsupported_media_type');
+    const tok = await fetch(`${process.env.STRATA_URL}/tokenize`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ prompt }),
+    }).then((r) => r.json());
     const byIds = await client.completions.create({ model, prompt: tok.tokens, max_tokens: 12, temperature: 0 });
     const byText = await client.completions.create({ model, prompt, max_tokens: 12, temperature: 0 });
     assert.equal(byIds.choices[0].text, byText.choices[0].text);
