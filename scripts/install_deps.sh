@@ -8,7 +8,7 @@ packages=(
   libsentencepiece-dev libgtest-dev libgmock-dev libpcre2-dev libutf8proc-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libboost-dev libboost-system-dev
-  python3 python3-jinja2 python3-numpy python3-grpcio
+  python3 python3-jinja2 python3-numpy python3-grpcio python3-yaml
 
 )
 # Node.js (for the OpenAI SDK end-to-end tests): some images ship it outside Debian's packages.
