@@ -250,6 +250,12 @@ class Soak:
                         self.failures.append((kind, problem))
         client.close()
 
+    def load_over(self):
+        with self.lock:
+            sent = self.sent
+        return ((self.args.requests and sent >= self.args.requests) or
+                (self.args.duration_s and time.time() - self.t0 >= self.args.duration_s))
+
     def sampler(self):
         while not self.stop.wait(self.args.sample_interval_s):
             self.sample()
@@ -281,15 +287,23 @@ class Soak:
         warm_sample = None
         for t in threads:
             t.start()
+        load_end = None
         while any(t.is_alive() for t in threads):
             time.sleep(0.05)
             if warm_sample is None and self.done >= self.args.warmup:
                 self.sample()
                 warm_sample = self.samples[-1]
+            if load_end is None and self.load_over():
+                # The last sample at full load, before the batch drains through sizes the
+                # steady load never ran (new CUDA graphs and GEMM plans then fill their caches).
+                self.sample()
+                load_end = self.samples[-1]
         for t in threads:
             t.join()
         self.stop.set()
         elapsed = time.time() - self.t0
+        self.sample()
+        load_end = load_end or self.samples[-1]
         # Hung-up requests end within a step; let the engine settle before the last figures.
         deadline = time.time() + 30
         m = self.metrics()
@@ -299,9 +313,11 @@ class Soak:
             time.sleep(0.2)
             m = self.metrics()
         self.sample()
-        return self.report(elapsed, warm_sample or self.samples[0], self.samples[-1], m)
+        return self.report(elapsed, warm_sample or self.samples[0], load_end, self.samples[-1], m)
 
-    def report(self, elapsed, warm, last, m):
+    def report(self, elapsed, warm, last, drained, m):
+        """`last`: the sample as the load ends; `drained`: once the engine is idle again (a GPU
+        server's batch then shrinks through sizes the steady load never ran)."""
         after_warm = last[1] - warm[1]
         rss_growth = (last[2] - warm[2]) if warm[2] is not None and last[2] is not None else None
         gpu_growth = (last[3] - warm[3]) if warm[3] is not None and last[3] is not None else None
@@ -321,6 +337,8 @@ class Soak:
             "gpu_warm_mib": warm[3],
             "gpu_end_mib": last[3],
             "gpu_growth_mib": gpu_growth,
+            "rss_drained_kib": drained[2],
+            "gpu_drained_mib": drained[3],
             "kv_blocks_used_at_end": m.get("strata:kv_cache_blocks_used"),
             "kv_blocks_total": m.get("strata:kv_cache_blocks_total"),
             "running_at_end": m.get("strata:num_requests_running"),
@@ -387,6 +405,7 @@ def main(argv=None):
             ("RSS after warm-up (KiB)", r["rss_warm_kib"]), ("RSS at end (KiB)", r["rss_end_kib"]),
             ("RSS growth (KiB)", r["rss_growth_kib"]), ("retained bytes/request", r["retained_bytes_per_request"]),
             ("GPU MiB warm / end", f"{r['gpu_warm_mib']} / {r['gpu_end_mib']}"),
+            ("RSS KiB / GPU MiB once drained", f"{r['rss_drained_kib']} / {r['gpu_drained_mib']}"),
             ("KV blocks used at end", r["kv_blocks_used_at_end"])]
     print("\n| soak | value |\n|---|---|")
     for k, v in rows:
