@@ -200,6 +200,7 @@ class CudaExecutor final : public ModelExecutor {
   bool use_graphs_ = true;
   std::vector<int> decode_buckets_;
   std::map<std::pair<int, int>, cudaGraphExec_t> decode_graphs_;
+  size_t logged_gemm_plans_ = 0;  // the plan count last logged (debug)
 };
 
 Status CudaExecutor::upload(const std::vector<float>& values, DeviceBuffer& out, const std::string& what) {
@@ -550,7 +551,14 @@ Status CudaExecutor::launch_step(const ForwardBatch& batch) {
       "copying step inputs"));
   const int first_rows = std::min(num_logits, max_seqs_);
   if (decode) return launch_decode_graph(num_seqs, max_context_len);
-  return enqueue_forward(num_tokens, num_seqs, max_query_len, max_context_len, first_rows);
+  STRATA_RETURN_IF_ERROR(enqueue_forward(num_tokens, num_seqs, max_query_len, max_context_len, first_rows));
+  // GEMM plans are cached per row count, so a server's memory grows as steps of new sizes
+  // arrive (an LRU bounds it); the debug log shows by how much, for soaks.
+  if (const size_t plans = gemm_->num_cached_plans(); plans >= logged_gemm_plans_ + 100) {
+    logged_gemm_plans_ = plans;
+    spdlog::debug("{}: {} GEMM plans cached", device_name_, plans);
+  }
+  return Status::ok_status();
 }
 
 Status CudaExecutor::forward(const ForwardBatch& batch, std::span<float> logits) {
