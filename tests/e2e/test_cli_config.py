@@ -56,6 +56,11 @@ def main():
         r = run("--device", "cuda")
         assert r.returncode == 1, (r.returncode, r.stderr)
         assert "no CUDA backend" in r.stderr or "no usable CUDA device" in r.stderr, r.stderr
+        # A memory plan beyond the machine: refused at start-up with the numbers, before allocating.
+        r = run("--device", "cpu", "--num-kv-blocks", "2000000000")
+        out = r.stdout + r.stderr
+        assert r.returncode == 1, (r.returncode, out)
+        assert "host memory plan" in out and "exceeds" in out and "available" in out, out
         bad_cfg = os.path.join(work_dir(), "bad_config.json")
         with open(bad_cfg, "w") as f:
             json.dump({"port": 0, "no_such_setting": 1}, f)
