@@ -45,6 +45,10 @@ std::vector<FlagSpec> serve_flag_specs() {
        "50051"},
       {"served-model-name", "model id of the API (the `model` field, /v1/models)", true, "the model folder's name"},
       {"api-key", "require 'Authorization: Bearer KEY' on /v1/* routes (or env STRATA_API_KEY)", true, ""},
+      {"allowed-origins",
+       "browser origins allowed to call the API (CORS): '*' for any, a comma-separated list of exact origins, or "
+       "'' for none",
+       true, "*"},
       {"max-queue", "most requests waiting for the engine; more get HTTP 429 (0: unbounded)", true, "0"},
       {"max-body-bytes", "largest request body accepted; larger ones get HTTP 413", true, "8388608"},
       {"max-connections",
@@ -320,6 +324,7 @@ int run_serve(int argc, char** argv) {
   service_options.served_model_name = served_name;
   service_options.model_dir = config->model_dir;
   service_options.api_key = api_key;
+  service_options.cors = CorsPolicy::parse(args.get("allowed-origins", "*"));
   service_options.created_unix_s =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   OpenAiService service(e, **tokenizer, **chat, metrics, service_options);

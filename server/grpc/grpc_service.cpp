@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/tokenizer/token_text.h"
 #include "proto/strata.grpc.pb.h"
 #include "server/openai/api_error.h"
 #include "server/openai/api_key.h"
@@ -96,7 +97,7 @@ const char* finish_reason_text(FinishReason reason) { return reason == FinishRea
 class StrataService final : public v1::Strata::Service {
  public:
   StrataService(Engine& engine, const Tokenizer& tokenizer, ServerMetrics& metrics, const GrpcServerOptions& options)
-      : engine_(engine), tokenizer_(tokenizer), metrics_(metrics), options_(options) {}
+      : engine_(engine), tokenizer_(tokenizer), token_texts_(tokenizer), metrics_(metrics), options_(options) {}
 
   void set_draining() { draining_ = true; }
 
@@ -267,10 +268,7 @@ class StrataService final : public v1::Strata::Service {
     return std::nullopt;
   }
 
-  std::string token_text(int32_t id) const {
-    const int32_t ids[1] = {id};
-    return tokenizer_.decode(ids, false);
-  }
+  std::string token_text(int32_t id) const { return token_texts_.text(id); }
 
   void add_logprob(v1::GenerateResponse& response, const SampledToken& token) const {
     v1::TokenLogprob* lp = response.add_logprobs();
@@ -287,6 +285,7 @@ class StrataService final : public v1::Strata::Service {
 
   Engine& engine_;
   const Tokenizer& tokenizer_;
+  TokenTextDecoder token_texts_;  // logprob tokens as the exact text they add
   ServerMetrics& metrics_;
   const GrpcServerOptions& options_;
   std::atomic<bool> draining_{false};

@@ -11,6 +11,7 @@
 #include "server/openai/api_error.h"
 #include "server/openai/api_key.h"
 #include "server/openai/choice_decoder.h"
+#include "engine/tokenizer/token_text.h"
 #include "server/openai/request_parsing.h"
 
 namespace strata {
@@ -25,6 +26,7 @@ struct OpenAiService::Context {
   ServerMetrics& metrics;
   std::string model_name;
   std::atomic<int>& in_flight;
+  TokenTextDecoder token_texts;  // logprob tokens as the exact text they add
 };
 
 namespace {
@@ -91,6 +93,30 @@ std::optional<ApiError> check_model_field(const json& body, const std::string& s
 }
 
 constexpr int kMaxChoicesPerRequest = 4096;
+
+// RFC 3986 percent-decoding of a path segment; nullopt for a malformed escape.
+std::optional<std::string> percent_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  const auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out += s[i];
+      continue;
+    }
+    if (i + 2 >= s.size()) return std::nullopt;
+    const int hi = hex(s[i + 1]), lo = hex(s[i + 2]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  return out;
+}
 
 // One engine request of a completion or chat request: its stream and what it produced so far.
 struct ChoiceState {
@@ -312,10 +338,7 @@ class Generation : public std::enable_shared_from_this<Generation> {
     c.lp_text_offset.push_back(c.decoder->text_code_points());
   }
 
-  std::string token_text(int32_t id) const {
-    const int32_t ids[1] = {id};
-    return ctx_->tokenizer.decode(ids, false);
-  }
+  std::string token_text(int32_t id) const { return ctx_->token_texts.text(id); }
 
   void finish_choice(ChoiceState& c, const std::string& reason) {
     c.done = true;
@@ -497,15 +520,19 @@ OpenAiService::OpenAiService(Engine& engine, const Tokenizer& tokenizer, const C
                              ServerMetrics& metrics, ServiceOptions options)
     : engine_(engine), tokenizer_(tokenizer), chat_(chat), metrics_(metrics), options_(std::move(options)) {
   context_ = std::make_shared<Context>(
-      Context{engine_, tokenizer_, metrics_, options_.served_model_name, generations_in_flight_});
+      Context{engine_, tokenizer_, metrics_, options_.served_model_name, generations_in_flight_,
+              TokenTextDecoder(tokenizer_)});
 }
 
 bool OpenAiService::authorized(const HttpRequest& request) const {
   return authorization_matches(request.header("authorization"), options_.api_key);
 }
 
-void OpenAiService::handle(const std::shared_ptr<HttpExchange>& exchange) {
-  const HttpRequest& req = exchange->request();
+void OpenAiService::handle(const std::shared_ptr<HttpExchange>& raw_exchange) {
+  const HttpRequest& req = raw_exchange->request();
+  const std::shared_ptr<HttpExchange> exchange =
+      with_headers(raw_exchange, response_headers(req, options_.cors, random_id("req-")));
+  if (auto preflight = preflight_response(req, options_.cors)) return exchange->respond(std::move(*preflight));
   const std::string& path = req.path;
   const bool is_v1 = path == "/v1" || path.rfind("/v1/", 0) == 0;
   if (is_v1 && !authorized(req)) {
@@ -542,7 +569,14 @@ void OpenAiService::handle(const std::shared_ptr<HttpExchange>& exchange) {
   } else if (path == "/v1/models") {
     route = Route{"GET", [&] { handle_models(exchange, ""); }};
   } else if (path.rfind("/v1/models/", 0) == 0) {
-    route = Route{"GET", [&] { handle_models(exchange, path.substr(std::string("/v1/models/").size())); }};
+    route = Route{"GET", [&] {
+                    // Model ids hold '/' ("org/name"): clients send it as %2F.
+                    auto id = percent_decode(path.substr(std::string("/v1/models/").size()));
+                    if (!id) return exchange->respond(bad_request("the model id in the path is not valid "
+                                                                  "percent-encoding")
+                                                          .to_response());
+                    handle_models(exchange, *id);
+                  }};
   } else if (path == "/v1/completions") {
     route = Route{"POST", [&] { handle_generation(exchange, false); }};
   } else if (path == "/v1/chat/completions") {

@@ -13,6 +13,7 @@
 #include "server/http/http_server.h"
 #include "server/metrics/metrics.h"
 #include "server/openai/chat_prompt.h"
+#include "server/openai/cors.h"
 
 namespace strata {
 
@@ -21,6 +22,7 @@ struct ServiceOptions {
   std::string model_dir;
   std::string api_key;  // empty: no authentication
   int64_t created_unix_s = 0;
+  CorsPolicy cors;      // --allowed-origins
 };
 
 class OpenAiService {
@@ -28,8 +30,10 @@ class OpenAiService {
   OpenAiService(Engine& engine, const Tokenizer& tokenizer, const ChatPromptRenderer& chat, ServerMetrics& metrics,
                 ServiceOptions options);
 
-  // The HttpServer handler: routes one exchange (runs on its connection's strand).
-  void handle(const std::shared_ptr<HttpExchange>& exchange);
+  // The HttpServer handler: routes one exchange (runs on its connection's strand). Every
+  // response carries X-Request-Id and, for an allowed Origin, the CORS headers; CORS
+  // preflights are answered before authentication (browsers send no key with them).
+  void handle(const std::shared_ptr<HttpExchange>& raw_exchange);
   // Shutting down: /ready answers 503 and new generation requests are refused with 503.
   void set_draining() { draining_ = true; }
   // Completion / chat requests not yet answered in full.

@@ -251,6 +251,13 @@ std::optional<ApiError> parse_generation_spec(const json& body, bool chat, const
       r.fail("echo", "echo together with logprobs needs prompt logprobs, which this server does not compute");
     }
   }
+  // vLLM's extras that this server does not compute: refused rather than ignored.
+  if (const json* pl = r.find("prompt_logprobs"); pl && r.ok()) {
+    r.fail("prompt_logprobs", "prompt_logprobs is not supported");
+  }
+  if (const json* ids = r.find("return_tokens_as_token_ids"); ids && r.ok() && !(ids->is_boolean() && !*ids)) {
+    r.fail("return_tokens_as_token_ids", "return_tokens_as_token_ids is not supported");
+  }
   if (const json* rf = r.find("response_format"); rf && r.ok()) {
     if (!rf->is_object() || !rf->contains("type") || (*rf)["type"] != "text") {
       r.fail("response_format", "response_format other than {\"type\": \"text\"} is not supported");
