@@ -13,6 +13,10 @@ namespace strata::tmpl {
 namespace {
 
 constexpr int kMaxCallDepth = 200;
+// Frames of eval() and exec(Stmt) at once, whatever mix of macro calls and nested expressions
+// makes them: bounds the native stack (each macro level may nest a deep expression).
+constexpr int kMaxNesting = 400;
+constexpr size_t kMaxOutputBytes = size_t{64} << 20;
 constexpr int64_t kMaxRange = 100000;  // jinja2.sandbox.MAX_RANGE
 
 Result<Value> builtin_range(Interpreter&, CallArgs& args) {
@@ -70,9 +74,10 @@ Result<Value> builtin_dict(Interpreter&, CallArgs& args) {
   return Value::dict(std::move(dict));
 }
 
-Result<Value> builtin_namespace(Interpreter&, CallArgs& args) {
+Result<Value> builtin_namespace(Interpreter& interp, CallArgs& args) {
   auto ns = std::make_shared<Namespace>();
   STRATA_ASSIGN_OR_RETURN(ns->attributes, dict_from_args(args, "namespace"));
+  interp.track(ns);
   return Value::namespace_object(std::move(ns));
 }
 
@@ -185,7 +190,15 @@ Result<std::string> Interpreter::render(const Dict& context) {
   out_ = &out;
   flow_ = Flow::kNormal;
   error_located_ = false;
-  STRATA_RETURN_IF_ERROR(exec(program_.body));
+  nesting_ = 0;
+  Status status = exec(program_.body);
+  // Nothing rendered outlives the call: empty the namespaces, which breaks any cycle through them.
+  for (const auto& weak : namespaces_) {
+    if (auto ns = weak.lock()) ns->attributes.entries.clear();
+  }
+  namespaces_.clear();
+  scope_.reset();
+  STRATA_RETURN_IF_ERROR(status);
   return out;
 }
 
@@ -208,6 +221,17 @@ Result<std::string> Interpreter::capture(const Body& body) {
 }
 
 Status Interpreter::exec(const Stmt& stmt) {
+  if (nesting_ >= kMaxNesting) return invalid_argument("maximum template recursion depth exceeded (macro calls and nested expressions)");
+  if (out_->size() > kMaxOutputBytes) {
+    return invalid_argument("template output exceeds " + std::to_string(kMaxOutputBytes >> 20) + " MiB");
+  }
+  ++nesting_;
+  Status status = exec_stmt(stmt);
+  --nesting_;
+  return status;
+}
+
+Status Interpreter::exec_stmt(const Stmt& stmt) {
   Status status;
   switch (stmt.kind) {
     case StmtKind::kText:
@@ -501,6 +525,14 @@ Result<Value> Interpreter::eval_call(const Expr& expr) {
 }
 
 Result<Value> Interpreter::eval(const Expr& expr) {
+  if (nesting_ >= kMaxNesting) return invalid_argument("maximum template recursion depth exceeded (macro calls and nested expressions)");
+  ++nesting_;
+  Result<Value> value = eval_expr(expr);
+  --nesting_;
+  return value;
+}
+
+Result<Value> Interpreter::eval_expr(const Expr& expr) {
   switch (expr.kind) {
     case ExprKind::kLiteral:
       return expr.literal;

@@ -37,16 +37,21 @@ class Interpreter {
   std::tm now() const;
   // raise_exception(): the message travels unchanged, without a line prefix.
   Status raise(std::string message);
+  // namespace(): registered so that render() can break the reference cycles a template makes
+  // by storing a namespace in itself ({% set ns.self = ns %}).
+  void track(const std::shared_ptr<Namespace>& ns) { namespaces_.push_back(ns); }
 
  private:
   enum class Flow : uint8_t { kNormal, kBreak, kContinue };
 
   Status exec(const Body& body);
-  Status exec(const Stmt& stmt);
+  Status exec(const Stmt& stmt);  // counts nesting_, then exec_stmt
+  Status exec_stmt(const Stmt& stmt);
   Status exec_for(const Stmt& stmt);
   Status exec_set(const Stmt& stmt);
   Result<std::string> capture(const Body& body);
-  Result<Value> eval(const Expr& expr);
+  Result<Value> eval(const Expr& expr);  // counts nesting_, then eval_expr
+  Result<Value> eval_expr(const Expr& expr);
   Result<Value> eval_call(const Expr& expr);
   Status eval_args(const Expr& expr, CallArgs* args);
   Status assign(const std::vector<std::string>& targets, const Value& value);
@@ -60,6 +65,8 @@ class Interpreter {
   Flow flow_ = Flow::kNormal;
   Value filter_block_input_;
   int call_depth_ = 0;
+  int nesting_ = 0;  // eval() and exec(Stmt) frames on the native stack
+  std::vector<std::weak_ptr<Namespace>> namespaces_;
   bool error_located_ = false;
 };
 

@@ -85,8 +85,19 @@ Result<Value> power(const Value& a, const Value& b) {
 
 }  // namespace
 
+// Joins two strings unless the result would pass kMaxJoinedBytes (a loop that doubles a string
+// reaches gigabytes in a few dozen steps; a chat prompt is far below this).
+constexpr size_t kMaxJoinedBytes = size_t{16} << 20;
+
+Result<Value> joined(const std::string& a, const std::string& b) {
+  if (a.size() + b.size() > kMaxJoinedBytes) {
+    return invalid_argument("string concatenation would exceed " + std::to_string(kMaxJoinedBytes >> 20) + " MiB");
+  }
+  return Value::string(a + b);
+}
+
 Result<Value> binary_op(BinaryOp op, const Value& a, const Value& b) {
-  if (op == BinaryOp::kConcat) return Value::string(to_str(a) + to_str(b));
+  if (op == BinaryOp::kConcat) return joined(to_str(a), to_str(b));
   if (a.is_undefined()) return undefined_error(a);
   if (b.is_undefined()) return undefined_error(b);
   const bool numbers = a.is_number() && b.is_number();
@@ -99,7 +110,7 @@ Result<Value> binary_op(BinaryOp op, const Value& a, const Value& b) {
         return int_result(overflow, r);
       }
       if (numbers) return Value::number(a.as_float() + b.as_float());
-      if (a.is_string() && b.is_string()) return Value::string(a.as_string() + b.as_string());
+      if (a.is_string() && b.is_string()) return joined(a.as_string(), b.as_string());
       if (a.is_list() && b.is_list() && a.as_list().is_tuple == b.as_list().is_tuple) {
         std::vector<Value> items = a.as_list().items;
         items.insert(items.end(), b.as_list().items.begin(), b.as_list().items.end());

@@ -112,6 +112,35 @@ TEST(Errors, RunawayRecursionAndRangesAreBounded) {
   EXPECT_NE(render_error("{{ range(1000000) | length }}").message().find("Range too big"), std::string::npos);
 }
 
+// Found by tests/fuzz/chat_template_fuzz.cpp: each macro level holding a deep expression
+// overflowed the native stack before the macro depth limit was reached.
+TEST(Errors, DeepExpressionsInsideRecursiveMacrosAreBounded) {
+  std::string inner = "f(n + 1)";
+  for (int i = 0; i < 250; ++i) inner = "('x' ~ " + inner + ")";
+  const std::string source = "{% macro f(n) %}{{ " + inner + " }}{% endmacro %}{{ f(0) }}";
+  EXPECT_NE(render_error(source).message().find("recursion depth"), std::string::npos);
+  EXPECT_NE(render_error("{% macro f(n) %}{% for x in [1] %}{% if true %}{{ 'a' ~ ('b' ~ f(n + 1)) }}{% endif %}"
+                         "{% endfor %}{% endmacro %}{{ f(0) }}")
+                .message()
+                .find("recursion depth"),
+            std::string::npos);
+}
+
+// Found by the fuzzer: a tuple's text form doubles its escapes on every pass, so this loop's
+// string grew exponentially with no bound.
+TEST(Errors, ExponentialStringGrowthIsBounded) {
+  const Status status = render_error(
+      "{%- set ns = namespace(s='') -%}{%- for c in 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' -%}"
+      "{%- set ns.s = ns.s ~ c, -%}{%- endfor -%}{{ ns.s }}");
+  EXPECT_NE(status.message().find("exceed"), std::string::npos) << status.message();
+}
+
+// Found by the fuzzer (LeakSanitizer, in the ASan pass): a namespace stored in itself is a
+// reference cycle; render() breaks it.
+TEST(Errors, NamespaceStoredInItselfRendersAndIsFreed) {
+  EXPECT_EQ(render("{%- set ns = namespace(s='') -%}{%- set ns.s = ns -%}{%- set ns.t = 1 -%}{{ ns.t }}"), "1");
+}
+
 TEST(Errors, ContextMustBeAJsonObject) {
   auto parsed = ChatTemplate::parse("x");
   ASSERT_TRUE(parsed.ok());
