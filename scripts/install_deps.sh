@@ -9,6 +9,8 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libboost-dev libboost-system-dev
   python3 python3-jinja2 python3-numpy python3-grpcio python3-yaml
+  # scripts/test_fuzz.sh: clang 14 and its libFuzzer and sanitizer runtimes
+  clang libclang-rt-14-dev
 
 )
 # Node.js (for the OpenAI SDK end-to-end tests): some images ship it outside Debian's packages.

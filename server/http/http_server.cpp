@@ -1,6 +1,6 @@
 // HttpServer implementation over Boost.Beast (1.74): one strand per connection, keep-alive,
 // Expect: 100-continue, body limits, chunked streaming, and client-disconnect detection while a
-// request is being answered. The only translation unit that includes Beast.
+// request is being answered. With request_conversion.cpp, the only translation units that include Beast.
 #include "server/http/http_server.h"
 
 #include <sys/socket.h>
@@ -17,6 +17,8 @@
 #include <spdlog/spdlog.h>
 #include <thread>
 #include <unordered_map>
+
+#include "server/http/request_conversion.h"
 
 namespace strata {
 
@@ -48,12 +50,6 @@ std::string error_body(int status, const std::string& message, const char* code)
 std::string status_line(int status) {
   const auto reason = http::obsolete_reason(static_cast<http::status>(status));
   return "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason.data(), reason.size()) + "\r\n";
-}
-
-std::string to_lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 bool is_http_parse_error(const beast::error_code& ec) {
@@ -425,15 +421,7 @@ class Exchange : public HttpExchange, public std::enable_shared_from_this<Exchan
 void Connection::on_request(beast::error_code ec) {
   if (ec) return on_read_error(ec);
   auto msg = parser_->release();
-  HttpRequest req;
-  req.method = std::string(msg.method_string());
-  req.target = std::string(msg.target());
-  req.path = req.target.substr(0, req.target.find('?'));
-  for (const auto& field : msg) {
-    const auto name = field.name_string();
-    req.headers.emplace_back(to_lower(std::string_view(name.data(), name.size())), std::string(field.value()));
-  }
-  req.body = std::move(msg.body());
+  HttpRequest req = to_http_request(msg);
   req.remote = remote_;
   keep_alive_ = msg.keep_alive();
   http_version_ = msg.version();
