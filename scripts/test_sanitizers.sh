@@ -32,6 +32,6 @@ ninja -C "$build_dir" -j "$jobs" "${targets[@]}"
 
 cd "$build_dir"
 # -L cpu: the gpu-labelled executables need a device. The e2e, default-model and dummy-load-format
-# tests drive the server binary, which this build does not make.
-ctest --output-on-failure --timeout 900 -j "${STRATA_TEST_JOBS:-2}" -L cpu -LE "e2e|default_model" \
+# tests and the deployment-file check drive the server binary, which this build does not make.
+ctest --output-on-failure --timeout 900 -j "${STRATA_TEST_JOBS:-2}" -L cpu -LE "e2e|default_model|deploy" \
   -E "^dummy_load_format_" "$@"
