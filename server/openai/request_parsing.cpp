@@ -238,6 +238,23 @@ std::optional<ApiError> parse_generation_spec(const json& body, bool chat, const
   }
 
   if (chat) {
+    // Tools reach the prompt through the chat template; what needs constrained decoding is not
+    // built yet, so it is refused rather than answered in plain text.
+    const json* tools = r.find("tools");
+    if (tools && r.ok() && !tools->is_array()) r.fail("tools", "tools must be a list of tool definitions");
+    if (const json* choice = r.find("tool_choice"); choice && r.ok()) {
+      if (!tools) {
+        r.fail("tool_choice", "tool_choice needs tools");
+      } else if (choice->is_string() && (*choice == "none" || *choice == "auto")) {
+        // none: answer in text; auto: the model's own text, tool calls included, comes back as content
+      } else if (choice->is_string() && *choice == "required") {
+        r.fail("tool_choice", "tool_choice 'required' is not supported yet (it needs constrained decoding)");
+      } else if (choice->is_object()) {
+        r.fail("tool_choice", "tool_choice naming a function is not supported yet (it needs constrained decoding)");
+      } else {
+        r.fail("tool_choice", "tool_choice must be 'none', 'auto', 'required' or {\"type\": \"function\", ...}");
+      }
+    }
     r.boolean("logprobs", spec.want_logprobs);
     if (r.integer("top_logprobs", 0, kMaxLogprobs, spec.top_logprobs) && !spec.want_logprobs) {
       r.fail("top_logprobs", "top_logprobs requires logprobs to be true");

@@ -66,6 +66,21 @@ def main():
             for e in content:
                 alts = [a["token"] for a in e["top_logprobs"]]
                 assert len(alts) == len(set(alts)) == 3, alts
+        with step("tool_choice: needs tools; 'required' and named functions refused until they are enforced"):
+            msgs = [{"role": "user", "content": "weather?"}]
+            tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+            for body, fragment in (({"tool_choice": "auto"}, "needs tools"),
+                                   ({"tools": tools, "tool_choice": "required"}, "'required' is not supported"),
+                                   ({"tools": tools, "tool_choice": {"type": "function",
+                                                                     "function": {"name": "get_weather"}}},
+                                    "naming a function"),
+                                   ({"tools": tools, "tool_choice": 7}, "must be")):
+                status, r = s.post_json("/v1/chat/completions", {"messages": msgs, "max_tokens": 2, **body}, auth)
+                assert status == 400 and r["error"]["param"] == "tool_choice" and fragment in r["error"]["message"], \
+                    (body, status, r)
+            status, r = s.post_json("/v1/chat/completions", {"messages": msgs, "max_tokens": 2, "tools": tools,
+                                                             "tool_choice": "auto"}, auth)
+            assert status == 200, r
         with step("extras not computed here are refused, not ignored"):
             for field, value in (("prompt_logprobs", 1), ("return_tokens_as_token_ids", True)):
                 status, r = s.post_json("/v1/completions", {"prompt": "x", "max_tokens": 1, field: value}, auth)
