@@ -27,6 +27,9 @@ import threading
 import time
 import urllib.parse
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from loadtest import WORDS, read_sse_events  # noqa: E402  (the load-test client beside this script)
+
 KINDS = ["completion", "completion_stream", "chat", "chat_stream", "n_choices", "logprobs", "chat_logprobs",
          "disconnect", "bad_request"]
 
@@ -99,19 +102,8 @@ class Client:
 
 
 def read_sse(response):
-    events, buf = [], b""
-    while True:
-        chunk = response.read1(65536)
-        if not chunk:
-            break
-        buf += chunk
-        while b"\n\n" in buf:
-            event, buf = buf.split(b"\n\n", 1)
-            for line in event.split(b"\n"):
-                if line.startswith(b"data: "):
-                    p = line[6:].decode()
-                    events.append(p if p == "[DONE]" else json.loads(p))
-    return events
+    """The data payloads of a server-sent event stream, JSON decoded ('[DONE]' kept as is)."""
+    return [p if p == "[DONE]" else json.loads(p) for _, p in read_sse_events(response)]
 
 
 class Soak:
@@ -346,12 +338,6 @@ class Soak:
             "samples": self.samples,
         }
         return r
-
-
-WORDS = ("the of and to in is was for on that with as by at from his her an were are which this be has had "
-         "not but they you one all their there been have its more who will would said when so if what about "
-         "out up into them than some other time can only could new year these two may first then do any like "
-         "story river garden window street winter summer morning evening school paper letter answer").split()
 
 
 def check_json(status, body, n):

@@ -113,29 +113,29 @@ Result<EngineConfig> engine_config_from_flags(CliArgs& args) {
   c.enforce_eager = args.has("enforce-eager");
   // Sizes where 0 means nothing: refused rather than read as "the default" (leaving a flag
   // out is how to ask for the default).
-  struct SizeFlag {
-    const char* name;
-    long long max;
-    long long value = 0;
-  };
-  SizeFlag sizes[] = {{"max-num-seqs", 1 << 20},  {"max-num-batched-tokens", 1 << 24}, {"max-model-len", 1 << 30},
-                      {"block-size", 1024},       {"num-kv-blocks", INT32_MAX},        {"kv-cache-mb", 1 << 30}};
-  for (SizeFlag& f : sizes) {
-    if (!args.has(f.name)) continue;
-    f.value = args.get_int(f.name, 0);
+  const auto size_flag = [&](const char* name, long long max, long long fallback) -> Result<long long> {
+    if (!args.has(name)) return fallback;
+    const long long value = args.get_int(name, 0);
     if (!args.ok()) return invalid_argument(args.error());
-    if (f.value < 1 || f.value > f.max) {
-      return invalid_argument("--" + std::string(f.name) + " must be in [1, " + std::to_string(f.max) + "], got " +
-                              std::to_string(f.value) + " (leave it out for the default)");
+    if (value < 1 || value > max) {
+      return invalid_argument("--" + std::string(name) + " must be in [1, " + std::to_string(max) + "], got " +
+                              std::to_string(value) + " (leave it out for the default)");
     }
-  }
-  const auto size_or = [&](int index, long long fallback) { return sizes[index].value > 0 ? sizes[index].value : fallback; };
-  c.max_num_seqs = static_cast<int>(size_or(0, c.max_num_seqs));
-  c.max_num_batched_tokens = static_cast<int>(size_or(1, c.max_num_batched_tokens));
-  c.max_model_len = static_cast<int>(size_or(2, 0));
-  c.block_size = static_cast<int>(size_or(3, c.block_size));
-  c.num_kv_blocks = static_cast<int>(size_or(4, 0));
-  c.kv_cache_bytes = static_cast<size_t>(size_or(5, 256)) << 20;
+    return value;
+  };
+  STRATA_ASSIGN_OR_RETURN(const long long max_num_seqs, size_flag("max-num-seqs", 1 << 20, c.max_num_seqs));
+  STRATA_ASSIGN_OR_RETURN(const long long max_batched,
+                          size_flag("max-num-batched-tokens", 1 << 24, c.max_num_batched_tokens));
+  STRATA_ASSIGN_OR_RETURN(const long long max_model_len, size_flag("max-model-len", 1 << 30, 0));
+  STRATA_ASSIGN_OR_RETURN(const long long block_size, size_flag("block-size", 1024, c.block_size));
+  STRATA_ASSIGN_OR_RETURN(const long long num_kv_blocks, size_flag("num-kv-blocks", INT32_MAX, 0));
+  STRATA_ASSIGN_OR_RETURN(const long long kv_cache_mb, size_flag("kv-cache-mb", 1 << 30, 256));
+  c.max_num_seqs = static_cast<int>(max_num_seqs);
+  c.max_num_batched_tokens = static_cast<int>(max_batched);
+  c.max_model_len = static_cast<int>(max_model_len);
+  c.block_size = static_cast<int>(block_size);
+  c.num_kv_blocks = static_cast<int>(num_kv_blocks);
+  c.kv_cache_bytes = static_cast<size_t>(kv_cache_mb) << 20;
   c.enable_prefix_caching = !args.has("no-prefix-caching");
   if (!args.ok()) return invalid_argument(args.error());
   return c;

@@ -120,21 +120,19 @@ bad response_format '{"prompt":"x","response_format":{"type":"json_object"}}'
 bad echo '{"prompt":"x","echo":"x"}'
 
 # ---- one validation path: the same field, the same check and wording on both endpoints ----
-chat_bad() {  # chat_bad NAME PARAM BODY MESSAGE_FRAGMENT
-  call "chat: $1" 400 "${auth[@]}" -d "$3" "$url/v1/chat/completions" &&
-    json_check "chat: $1 shape" "$is_error and j['error']['param'] == '$2' and '$4' in j['error']['message']"
+worded() {  # worded ROUTE NAME PARAM BODY MESSAGE_FRAGMENT : a 400 naming PARAM, its message holding the fragment
+  call "$1: $2" 400 "${auth[@]}" -d "$4" "$url/v1/$1" &&
+    json_check "$1: $2 shape" "$is_error and j['error']['param'] == '$3' and '$5' in j['error']['message']"
 }
-chat_bad "echo not a boolean" echo '{"messages":[{"role":"user","content":"x"}],"echo":"x"}' "echo must be a boolean"
-chat_bad "response_format" response_format '{"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_object"}}' "response_format"
-chat_bad "max_tokens 0 names max_tokens" max_tokens '{"messages":[{"role":"user","content":"x"}],"max_tokens":0}' "max_tokens must be in [1, 2147483647], got 0"
-chat_bad "max_tokens -1" max_tokens '{"messages":[{"role":"user","content":"x"}],"max_tokens":-1}' "max_tokens must be in [1, 2147483647], got -1"
-chat_bad "max_completion_tokens 0" max_completion_tokens '{"messages":[{"role":"user","content":"x"}],"max_completion_tokens":0}' "max_completion_tokens must be in [1, "
-call "completion max_tokens 0" 400 "${auth[@]}" -d '{"prompt":"x","max_tokens":0}' "$url/v1/completions" &&
-  json_check "completion max_tokens 0 wording" "'max_tokens must be in [1, 2147483647], got 0' in j['error']['message']"
-call "completion max_tokens -1" 400 "${auth[@]}" -d '{"prompt":"x","max_tokens":-1}' "$url/v1/completions" &&
-  json_check "completion max_tokens -1 wording" "'max_tokens must be in [1, 2147483647], got -1' in j['error']['message']"
-call "seed 2^70" 400 "${auth[@]}" -d '{"prompt":"x","seed":1180591620717411303424}' "$url/v1/completions" &&
-  json_check "seed 2^70 is a range error" "j['error']['param'] == 'seed' and 'seed must be in [' in j['error']['message']"
+chat='{"messages":[{"role":"user","content":"x"}]'
+worded chat/completions "echo not a boolean" echo "$chat,\"echo\":\"x\"}" "echo must be a boolean"
+worded chat/completions "response_format" response_format "$chat,\"response_format\":{\"type\":\"json_object\"}}" "response_format"
+worded chat/completions "max_tokens 0 names max_tokens" max_tokens "$chat,\"max_tokens\":0}" "max_tokens must be in [1, 2147483647], got 0"
+worded chat/completions "max_tokens -1" max_tokens "$chat,\"max_tokens\":-1}" "max_tokens must be in [1, 2147483647], got -1"
+worded chat/completions "max_completion_tokens 0" max_completion_tokens "$chat,\"max_completion_tokens\":0}" "max_completion_tokens must be in [1, "
+worded completions "max_tokens 0" max_tokens '{"prompt":"x","max_tokens":0}' "max_tokens must be in [1, 2147483647], got 0"
+worded completions "max_tokens -1" max_tokens '{"prompt":"x","max_tokens":-1}' "max_tokens must be in [1, 2147483647], got -1"
+worded completions "seed 2^70 is a range error" seed '{"prompt":"x","seed":1180591620717411303424}' "seed must be in ["
 
 # ---- Content-Type: JSON or nothing ----
 call "form-encoded body (curl -d without a header)" 415 -H "Authorization: Bearer $key" -d '{"prompt":"x","max_tokens":1}' "$url/v1/completions" &&
